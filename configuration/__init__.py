@@ -1,0 +1,4 @@
+from .configuration_transformer import TransformerConfig, TransformerDecoderConfig, TransformerEncoderConfig
+
+
+__all__ = ["TransformerConfig", "TransformerDecoderConfig", "TransformerEncoderConfig"]

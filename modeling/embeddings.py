@@ -1,0 +1,55 @@
+"""Input embeddings (section 3.4 of the paper) and positional encodings (section 3.5)."""
+
+import math
+
+import torch
+from torch import nn
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(pos / 10000^(2i/d)).
+
+    Computed from the positions on every call, in float32, so there is no table to outgrow: it works at any
+    length, and a bf16/fp16 model keeps exact angles.
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.d_model = d_model
+
+    def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
+        exponent = torch.arange(0, self.d_model, 2, device=position_ids.device, dtype=torch.float32) / self.d_model
+        angles = position_ids[..., None].float() * torch.pow(10000.0, -exponent)
+        # interleave: even dimensions hold the sines, odd ones the cosines, as in the paper
+        return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2)
+
+
+class TransformerEmbeddings(nn.Module):
+    """Token embedding x sqrt(d_model), plus positions, then dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
+        if config.position_embedding_type == "learned":
+            self.embed_positions = nn.Embedding(config.max_position_embeddings, config.d_model)
+        else:
+            self.embed_positions = SinusoidalPositionalEncoding(config.d_model)
+        self.scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.dropout = config.dropout
+
+    def forward(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        # `inputs_embeds` are raw rows of `embed_tokens`, so passing them equals passing the ids
+        positions = self.embed_positions(position_ids).to(inputs_embeds.dtype)
+        embeddings = inputs_embeds * self.scale + positions
+        return nn.functional.dropout(embeddings, p=self.dropout, training=self.training)
+
+
+def default_position_ids(
+    attention_mask: torch.Tensor | None, past_length: int, seq_length: int, device: torch.device
+) -> torch.Tensor:
+    """Positions of the new tokens. With a 2D padding mask they count real tokens only, so a left-padded
+    sequence gets the same positions as when it runs alone."""
+    if attention_mask is not None and attention_mask.ndim == 2:
+        positions = attention_mask.long().cumsum(-1) - 1
+        return positions[:, -seq_length:].clamp(min=0)
+    return torch.arange(past_length, past_length + seq_length, device=device).unsqueeze(0)

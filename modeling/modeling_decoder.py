@@ -1,0 +1,169 @@
+"""The decoder-only Transformer (GPT's shape, the paper's decoder blocks) and its language-model head."""
+
+import torch
+from torch import nn
+from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
+from transformers.generation import GenerationMixin
+from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
+from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithPast
+from transformers.modeling_utils import slice_logits_to_keep
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+
+from ..configuration.configuration_transformer import TransformerDecoderConfig
+from .attention import TransformerAttention
+from .embeddings import TransformerEmbeddings, default_position_ids
+from .inputs import check_cache, check_encoder_states, check_labels, check_stack_inputs, input_shape
+from .layers import TransformerDecoderLayer
+from .pretrained import TransformerPreTrainedModel
+
+
+class TransformerDecoderModel(TransformerPreTrainedModel):
+    """The bare decoder: embeddings and a stack of causal layers. Built from a `TransformerDecoderConfig` it is
+    a decoder-only model; built from the encoder-decoder `TransformerConfig` it is the decoder half of
+    `TransformerModel`, with cross-attention to `encoder_hidden_states`."""
+
+    config: TransformerDecoderConfig
+    _can_record_outputs = {
+        "hidden_states": TransformerDecoderLayer,
+        "attentions": OutputRecorder(TransformerAttention, index=1, layer_name="self_attn"),
+        "cross_attentions": OutputRecorder(TransformerAttention, index=1, layer_name="cross_attn"),
+    }
+
+    def __init__(self, config: TransformerDecoderConfig):
+        super().__init__(config)
+        num_layers = config.decoder_layers if config.is_encoder_decoder else config.num_layers
+        self.embeddings = TransformerEmbeddings(config)
+        self.layers = nn.ModuleList([TransformerDecoderLayer(config, i) for i in range(num_layers)])
+        # Pre-LN leaves the last layer's output unnormalised; the paper's post-LN already ends on a LayerNorm.
+        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.embed_tokens = value
+
+    @merge_with_config_defaults
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPastAndCrossAttentions:
+        is_encoder_decoder = self.config.is_encoder_decoder
+        check_cache(past_key_values, is_encoder_decoder)
+        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        prefix = "decoder_" if is_encoder_decoder else ""
+        check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids, past_length, prefix)
+        batch_size, seq_length = input_shape(input_ids, inputs_embeds)
+        check_encoder_states(encoder_hidden_states, encoder_attention_mask, batch_size, self.config.d_model)
+
+        if inputs_embeds is None:
+            inputs_embeds = self.embeddings.embed_tokens(input_ids)
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache(config=self.config)
+            if is_encoder_decoder:
+                past_key_values = EncoderDecoderCache(past_key_values, DynamicCache(config=self.config))
+        positions = position_ids
+        if positions is None:
+            positions = default_position_ids(attention_mask, past_length, seq_length, inputs_embeds.device)
+        hidden_states = self.embeddings(inputs_embeds, positions)
+
+        self_attention_cache = past_key_values
+        if isinstance(past_key_values, EncoderDecoderCache):
+            self_attention_cache = past_key_values.self_attention_cache
+        # Only user-given position ids go to the mask: they may describe packed sequences.
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=hidden_states,
+            attention_mask=attention_mask,
+            past_key_values=self_attention_cache,
+            position_ids=position_ids,
+        )
+        cross_attention_mask = None
+        if encoder_hidden_states is not None:
+            cross_attention_mask = create_bidirectional_mask(
+                config=self.config,
+                inputs_embeds=hidden_states,
+                attention_mask=encoder_attention_mask,
+                encoder_hidden_states=encoder_hidden_states,
+            )
+
+        for layer in self.layers:
+            # tensors that need gradients go positionally, as gradient checkpointing requires
+            hidden_states = layer(
+                hidden_states,
+                causal_mask,
+                encoder_hidden_states,
+                cross_attention_mask,
+                past_key_values=past_key_values,
+                **kwargs,
+            )
+        return BaseModelOutputWithPastAndCrossAttentions(
+            last_hidden_state=self.final_norm(hidden_states), past_key_values=past_key_values
+        )
+
+
+class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
+    """Decoder-only language model; the output projection shares the token embedding's weight."""
+
+    config: TransformerDecoderConfig
+    _tied_weights_keys = {"lm_head.weight": "model.embeddings.embed_tokens.weight"}
+
+    def __init__(self, config: TransformerDecoderConfig):
+        super().__init__(config)
+        self.model = TransformerDecoderModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> CausalLMOutputWithPast:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Usually the input ids themselves: the model shifts them so position i predicts token i + 1.
+            -100 marks tokens the loss ignores.
+        """
+        if labels is not None:
+            check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))
+        outputs = self.model(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )

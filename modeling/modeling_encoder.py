@@ -1,0 +1,225 @@
+"""The encoder-only Transformer (BERT's shape, the paper's blocks) and its task heads."""
+
+import torch
+from torch import nn
+from transformers.activations import ACT2FN
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    MaskedLMOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils.generic import merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
+
+from ..configuration.configuration_transformer import TransformerEncoderConfig
+from .attention import TransformerAttention
+from .embeddings import TransformerEmbeddings, default_position_ids
+from .inputs import check_labels, check_stack_inputs, input_shape
+from .layers import TransformerEncoderLayer
+from .pretrained import TransformerPreTrainedModel
+
+
+class TransformerEncoderModel(TransformerPreTrainedModel):
+    """The bare encoder: embeddings and a stack of self-attention layers. It is also the encoder half of
+    `TransformerModel`, built there from the encoder-decoder config."""
+
+    config: TransformerEncoderConfig
+    _can_record_outputs = {"hidden_states": TransformerEncoderLayer, "attentions": TransformerAttention}
+
+    def __init__(self, config: TransformerEncoderConfig):
+        super().__init__(config)
+        num_layers = config.encoder_layers if config.is_encoder_decoder else config.num_layers
+        self.embeddings = TransformerEmbeddings(config)
+        self.layers = nn.ModuleList([TransformerEncoderLayer(config, i) for i in range(num_layers)])
+        # Pre-LN leaves the last layer's output unnormalised; the paper's post-LN already ends on a LayerNorm.
+        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.embed_tokens = value
+
+    @merge_with_config_defaults
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutput:
+        check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids)
+        if inputs_embeds is None:
+            inputs_embeds = self.embeddings.embed_tokens(input_ids)
+        if position_ids is None:
+            position_ids = default_position_ids(attention_mask, 0, inputs_embeds.shape[1], inputs_embeds.device)
+        hidden_states = self.embeddings(inputs_embeds, position_ids)
+
+        attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+        )
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, attention_mask, **kwargs)
+        return BaseModelOutput(last_hidden_state=self.final_norm(hidden_states))
+
+
+class TransformerMaskedLMHead(nn.Module):
+    """BERT's masked-LM head: dense, activation and LayerNorm, then the projection to the vocabulary, whose
+    weight is tied to the token embedding."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.activation = ACT2FN[config.activation_function]
+        self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.d_model, config.vocab_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))
+
+
+class TransformerForMaskedLM(TransformerPreTrainedModel):
+    config: TransformerEncoderConfig
+    _tied_weights_keys = {"lm_head.decoder.weight": "model.embeddings.embed_tokens.weight"}
+
+    def __init__(self, config: TransformerEncoderConfig):
+        super().__init__(config)
+        self.model = TransformerEncoderModel(config)
+        self.lm_head = TransformerMaskedLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head.decoder = new_embeddings
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> MaskedLMOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            The original token at each masked position, -100 elsewhere (as `DataCollatorForLanguageModeling` makes).
+        """
+        if labels is not None:
+            check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))
+        outputs = self.model(
+            input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
+        )
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
+        return MaskedLMOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+class TransformerForSequenceClassification(TransformerPreTrainedModel):
+    """Encoder with a classification (or regression) head on a summary of the sequence: its first token, or
+    the mean of its non-padding tokens (`config.classifier_pooling`)."""
+
+    config: TransformerEncoderConfig
+
+    def __init__(self, config: TransformerEncoderConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = TransformerEncoderModel(config)
+        dropout = config.dropout if config.classifier_dropout is None else config.classifier_dropout
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(config.d_model, config.d_model)
+        self.out_proj = nn.Linear(config.d_model, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> SequenceClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class ids in `[0, num_labels)`; float targets for regression (`num_labels == 1`) or multi-label.
+        """
+        if labels is not None:
+            check_labels(labels, self.config.num_labels)
+        outputs = self.model(
+            input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
+        )
+        pooled = self._pool(outputs.last_hidden_state, attention_mask)
+        hidden = torch.tanh(self.dense(self.dropout(pooled)))
+        logits = self.out_proj(self.dropout(hidden))
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+    def _pool(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        if attention_mask is None or attention_mask.ndim != 2:
+            return hidden_states[:, 0] if self.config.classifier_pooling == "cls" else hidden_states.mean(1)
+        if self.config.classifier_pooling == "cls":
+            # the first real token, whichever side the padding is on
+            first = attention_mask.int().argmax(-1)
+            return hidden_states[torch.arange(hidden_states.shape[0], device=hidden_states.device), first]
+        weights = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
+        return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
+class TransformerForTokenClassification(TransformerPreTrainedModel):
+    config: TransformerEncoderConfig
+
+    def __init__(self, config: TransformerEncoderConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = TransformerEncoderModel(config)
+        dropout = config.dropout if config.classifier_dropout is None else config.classifier_dropout
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> TokenClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            A class id in `[0, num_labels)` per token, -100 for tokens to ignore.
+        """
+        if labels is not None:
+            check_labels(labels, self.config.num_labels, input_shape(input_ids, inputs_embeds))
+        outputs = self.model(
+            input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
+        )
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits, labels, self.config, **kwargs)
+        return TokenClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )

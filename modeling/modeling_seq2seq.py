@@ -1,0 +1,181 @@
+"""The encoder-decoder Transformer of the paper and its translation (conditional generation) head."""
+
+import torch
+from torch import nn
+from transformers.cache_utils import EncoderDecoderCache
+from transformers.generation import GenerationMixin
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.modeling_utils import slice_logits_to_keep
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, can_return_tuple
+
+from ..configuration.configuration_transformer import TransformerConfig
+from .inputs import check_labels
+from .modeling_decoder import TransformerDecoderModel
+from .modeling_encoder import TransformerEncoderModel
+from .pretrained import TransformerPreTrainedModel
+
+
+ENCODER_EMBEDDING = "encoder.embeddings.embed_tokens.weight"
+DECODER_EMBEDDING = "decoder.embeddings.embed_tokens.weight"
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int | None, decoder_start_token_id: int | None):
+    """Teacher-forcing decoder inputs: the start token, then the labels without their last token (-100 -> pad)."""
+    if pad_token_id is None or decoder_start_token_id is None:
+        raise ValueError(
+            "Building decoder inputs from `labels` needs `config.pad_token_id` and `config.decoder_start_token_id`; "
+            "set them (e.g. from the tokenizer) or pass `decoder_input_ids`."
+        )
+    decoder_input_ids = labels.new_full(labels.shape, decoder_start_token_id)
+    decoder_input_ids[:, 1:] = labels[:, :-1]
+    return decoder_input_ids.masked_fill_(decoder_input_ids == -100, pad_token_id)
+
+
+class TransformerModel(TransformerPreTrainedModel):
+    """The bare encoder-decoder: `TransformerEncoderModel` and `TransformerDecoderModel`, with one shared token
+    embedding unless `config.share_encoder_decoder_embeddings=False`."""
+
+    config: TransformerConfig
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__(config)
+        self.encoder = TransformerEncoderModel(config)
+        self.decoder = TransformerDecoderModel(config)
+        if config.share_encoder_decoder_embeddings:
+            self._tied_weights_keys = {DECODER_EMBEDDING: ENCODER_EMBEDDING}
+        self.post_init()
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        # The library ties only under `tie_word_embeddings`, which governs the output projection; sharing the
+        # source and target embeddings is a switch of its own.
+        if not all_submodels and self.config.share_encoder_decoder_embeddings:
+            return {DECODER_EMBEDDING: ENCODER_EMBEDDING}
+        return super().get_expanded_tied_weights_keys(all_submodels)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.encoder.set_input_embeddings(value)
+        if self.config.share_encoder_decoder_embeddings:
+            self.decoder.set_input_embeddings(value)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> Seq2SeqModelOutput:
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
+            )
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(*encoder_outputs)
+
+        decoder_outputs = self.decoder(
+            decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return Seq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+        )
+
+
+class TransformerForConditionalGeneration(TransformerPreTrainedModel, GenerationMixin):
+    """The paper's translation model: `TransformerModel` and a pre-softmax projection that shares the target
+    embedding's weight (`tie_word_embeddings`)."""
+
+    config: TransformerConfig
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__(config)
+        self.model = TransformerModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        # Tie to the embedding that owns the weight, so the library never has to follow a chain of ties.
+        source = ENCODER_EMBEDDING if config.share_encoder_decoder_embeddings else DECODER_EMBEDDING
+        self._tied_weights_keys = {"lm_head.weight": f"model.{source}"}
+        self.post_init()
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        # DataCollatorForSeq2Seq calls this to build `decoder_input_ids` in the data loader.
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> Seq2SeqLMOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
+            Target token ids, -100 for positions the loss ignores. Unless `decoder_input_ids` are given, they are
+            built from the labels: `decoder_start_token_id`, then the labels shifted one position right.
+        """
+        if labels is not None:
+            decoder_shape = None if decoder_input_ids is None else decoder_input_ids.shape
+            check_labels(labels, self.config.vocab_size, decoder_shape)
+            use_cache = False  # teacher forcing sees the whole target at once; there is nothing to cache
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+
+        outputs = self.model(
+            input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
+        loss = None
+        if labels is not None:
+            # labels are already aligned with the (shifted) decoder inputs: tell the loss not to shift again
+            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, shift_labels=labels, **kwargs)
+        return Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+        )

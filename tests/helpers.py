@@ -1,0 +1,90 @@
+"""Tiny configurations and inputs for every model class, in the spirit of transformers' `ModelTester` helpers."""
+
+import torch
+
+import vanilla_transformer as vt
+
+
+VOCAB_SIZE = 99
+BATCH_SIZE = 3
+SEQ_LENGTH = 7
+TARGET_LENGTH = 5
+FIRST_REGULAR_ID = 5  # ids below are special tokens: <pad>, <unk>, <s>, </s>, <mask>
+
+TINY = dict(vocab_size=VOCAB_SIZE, d_model=32, num_heads=4, d_ff=37, dropout=0.0)
+LAYERS = {
+    vt.TransformerConfig: dict(encoder_layers=2, decoder_layers=3),  # unequal on purpose
+    vt.TransformerEncoderConfig: dict(num_layers=2, num_labels=3),
+    vt.TransformerDecoderConfig: dict(num_layers=2),
+}
+
+CONFIG_OF = {
+    vt.TransformerModel: vt.TransformerConfig,
+    vt.TransformerForConditionalGeneration: vt.TransformerConfig,
+    vt.TransformerEncoderModel: vt.TransformerEncoderConfig,
+    vt.TransformerForMaskedLM: vt.TransformerEncoderConfig,
+    vt.TransformerForSequenceClassification: vt.TransformerEncoderConfig,
+    vt.TransformerForTokenClassification: vt.TransformerEncoderConfig,
+    vt.TransformerDecoderModel: vt.TransformerDecoderConfig,
+    vt.TransformerForCausalLM: vt.TransformerDecoderConfig,
+}
+ALL_MODEL_CLASSES = list(CONFIG_OF)
+HEAD_CLASSES = [c for c in ALL_MODEL_CLASSES if c not in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel)]
+GENERATIVE_CLASSES = [vt.TransformerForConditionalGeneration, vt.TransformerForCausalLM]
+
+
+def tiny_config(config_class, **overrides):
+    return config_class(**{**TINY, **LAYERS[config_class], **overrides})
+
+
+def tiny_model(model_class, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return model_class(tiny_config(CONFIG_OF[model_class], **overrides)).eval()
+
+
+def is_seq2seq(model_class) -> bool:
+    return CONFIG_OF[model_class] is vt.TransformerConfig
+
+
+def random_ids(batch_size, length, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(FIRST_REGULAR_ID, VOCAB_SIZE, (batch_size, length), generator=generator)
+
+
+def padding_mask(batch_size, length, lengths, left=False):
+    """A 2D mask with the given number of real tokens per row, padded on the right (or left)."""
+    mask = torch.zeros(batch_size, length, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        if left:
+            mask[row, length - n :] = 1
+        else:
+            mask[row, :n] = 1
+    return mask
+
+
+def model_inputs(model_class, batch_size=BATCH_SIZE, seq_length=SEQ_LENGTH, labels=False, seed=0):
+    """Inputs for one forward of `model_class`, with a padded source (the first row keeps all its tokens)."""
+    lengths = [seq_length] + [max(1, seq_length - 2 - i) for i in range(batch_size - 1)]
+    attention_mask = padding_mask(batch_size, seq_length, lengths)
+    input_ids = random_ids(batch_size, seq_length, seed).masked_fill(attention_mask == 0, 0)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if is_seq2seq(model_class):
+        inputs["decoder_input_ids"] = random_ids(batch_size, TARGET_LENGTH, seed + 1)
+    if labels:
+        inputs["labels"] = make_labels(model_class, inputs, seed)
+    return inputs
+
+
+def make_labels(model_class, inputs, seed=0):
+    generator = torch.Generator().manual_seed(seed + 7)
+    if model_class is vt.TransformerForSequenceClassification:
+        return torch.randint(0, 3, (inputs["input_ids"].shape[0],), generator=generator)
+    if model_class is vt.TransformerForTokenClassification:
+        return torch.randint(0, 3, inputs["input_ids"].shape, generator=generator).masked_fill(inputs["attention_mask"] == 0, -100)
+    if is_seq2seq(model_class):
+        return random_ids(*inputs["decoder_input_ids"].shape, seed + 2)
+    return inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
+
+
+def main_output(model_class, outputs) -> torch.Tensor:
+    return outputs.last_hidden_state if model_class in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel) else outputs.logits
