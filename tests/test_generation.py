@@ -21,6 +21,7 @@ def prompts(model_class, batch_size=3, length=6):
 
 def generate(model, inputs, **kwargs):
     kwargs.setdefault("max_new_tokens", 8)
+    kwargs.setdefault("num_beams", 1)  # the encoder-decoder's own default is the paper's beam search
     return model.generate(**inputs, **kwargs)
 
 
@@ -201,6 +202,7 @@ def test_generate_dict_outputs_have_one_score_per_new_token(model_class):
     out = model.generate(
         **inputs,
         do_sample=False,
+        num_beams=1,
         max_new_tokens=5,
         min_new_tokens=5,
         return_dict_in_generate=True,
@@ -227,3 +229,16 @@ def test_beam_search_returns_the_requested_number_of_sequences_sorted_by_score()
     assert out.sequences.shape[0] == 9
     scores = out.sequences_scores.view(3, 3)
     assert (scores[:, :-1] >= scores[:, 1:]).all()
+
+
+def test_seq2seq_decodes_like_the_paper_by_default(tmp_path):
+    model = tiny_model(vt.TransformerForConditionalGeneration)
+    config = model.generation_config
+    assert (config.num_beams, config.length_penalty, config.early_stopping) == (4, 0.6, True)
+    assert config.max_length >= 256
+    inputs = prompts(vt.TransformerForConditionalGeneration)
+    explicit = model.generate(**inputs, num_beams=4, length_penalty=0.6, early_stopping=True, max_new_tokens=6)
+    assert torch.equal(model.generate(**inputs, max_new_tokens=6), explicit)
+    model.save_pretrained(tmp_path)
+    assert vt.TransformerForConditionalGeneration.from_pretrained(tmp_path).generation_config.num_beams == 4
+    assert tiny_model(vt.TransformerForCausalLM).generation_config.num_beams in (None, 1)  # greedy
