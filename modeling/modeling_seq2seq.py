@@ -119,9 +119,9 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         self._tied_weights_keys = {"lm_head.weight": f"model.{source}"}
         self.post_init()
         # The paper's decoding (section 6.1): beam size 4, length penalty 0.6, stop once the beams are done.
-        # The library's default of 20 tokens would truncate translations, so allow sentence-length outputs.
-        # A saved generation_config.json replaces all of this on load.
-        self.generation_config.update(num_beams=4, length_penalty=0.6, early_stopping=True, max_length=256)
+        # Lengths stay the library's (pass `max_new_tokens`): a model-level `max_length` would make every call
+        # that passes `max_new_tokens` warn. A saved generation_config.json replaces all of this on load.
+        self.generation_config.update(num_beams=4, length_penalty=0.6, early_stopping=True)
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         # DataCollatorForSeq2Seq calls this to build `decoder_input_ids` in the data loader.
