@@ -28,6 +28,7 @@ from .modeling import (
     TransformerPreTrainedModel,
     shift_tokens_right,
 )
+from .tokenization import check_tokenizer_matches, config_from_tokenizer, train_tokenizer
 
 
 __version__ = "0.1.0"
@@ -72,5 +73,8 @@ __all__ = [
     "TransformerForTokenClassification",
     "TransformerModel",
     "TransformerPreTrainedModel",
+    "check_tokenizer_matches",
+    "config_from_tokenizer",
     "shift_tokens_right",
+    "train_tokenizer",
 ]
