@@ -9,6 +9,7 @@ Field names follow the paper (`d_model`, `num_heads`, `d_ff`); `attribute_map` m
 libraries read (`hidden_size`, `num_attention_heads`, `num_hidden_layers`, `intermediate_size`) resolve.
 """
 
+import importlib
 from typing import ClassVar
 
 from transformers import PreTrainedConfig
@@ -20,6 +21,11 @@ CLASSIFIER_POOLING_TYPES = ("cls", "mean")
 
 # The special-token layout shared with the tokenizers this package trains: <pad>, <unk>, <s>, </s>, <mask>.
 PAD_TOKEN_ID, UNK_TOKEN_ID, BOS_TOKEN_ID, EOS_TOKEN_ID, MASK_TOKEN_ID = range(5)
+
+# Version of the checkpoint format (config fields, weight names and shapes), recorded in config.json as
+# `checkpoint_format`. Loading refuses a checkpoint in a newer format than this code reads; bump it only with a change
+# that older code would load wrongly.
+CHECKPOINT_FORMAT = 1
 
 
 class TransformerConfigBase(PreTrainedConfig):
@@ -49,6 +55,8 @@ class TransformerConfigBase(PreTrainedConfig):
         tie_word_embeddings (`bool`, defaults to `True`): share the output projection with the token embedding.
         pad_token_id, bos_token_id, eos_token_id (`int`, *optional*): special token ids (defaults 0, 2, 3, the
             layout of the tokenizers `vanilla_transformer.train_tokenizer` builds).
+        checkpoint_format (`int`, defaults to `CHECKPOINT_FORMAT`): format of the checkpoint this config belongs to,
+            saved in config.json. A config without it loads as the current format; a newer one raises `ValueError`.
     """
 
     attribute_map = {
@@ -76,14 +84,24 @@ class TransformerConfigBase(PreTrainedConfig):
     pad_token_id: int | None = PAD_TOKEN_ID
     bos_token_id: int | None = BOS_TOKEN_ID
     eos_token_id: int | list[int] | None = EOS_TOKEN_ID
+    checkpoint_format: int = CHECKPOINT_FORMAT
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         self.check()
 
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        # With the package installed, `vanilla_transformer.hub` also writes the `auto_map` and the self-contained
+        # model code that trust_remote_code loads. In that code itself (no package), the library's saving applies.
+        hub = _package_hub()
+        if hub is None:
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        return hub.save_config(self, super().save_pretrained, save_directory, push_to_hub=push_to_hub, **kwargs)
+
     # Each check names the field, what it got and what is allowed, so a typo fails here and not in a matmul.
     def check(self):
         """Raise `ValueError` if any field holds a value the model cannot be built with."""
+        self._check_checkpoint_format()
         for name in ("vocab_size", "d_model", "num_heads", "d_ff", "max_position_embeddings", *self._layer_fields):
             _check_positive_int(name, getattr(self, name))
         if self.d_model % self.num_heads != 0:
@@ -108,6 +126,21 @@ class TransformerConfigBase(PreTrainedConfig):
                         f"{name} must be None or an id in [0, vocab_size={self.vocab_size}), got {token_id!r}. "
                         "Build the config from your tokenizer so ids and vocabulary agree."
                     )
+
+    def _check_checkpoint_format(self) -> None:
+        found = self.checkpoint_format
+        if not _is_int(found) or found < 1:
+            raise ValueError(f"checkpoint_format in config.json must be a positive integer, got {found!r}.")
+        if found > CHECKPOINT_FORMAT:
+            saved_by = getattr(self, "vanilla_transformer_version", None)
+            where = f" of {self._name_or_path}" if getattr(self, "_name_or_path", "") else ""
+            raise ValueError(
+                f"config.json{where} is in checkpoint format {found}"
+                f"{f' (saved by vanilla_transformer {saved_by})' if saved_by else ''}, newer than the format "
+                f"{CHECKPOINT_FORMAT} this code reads. Upgrade it (`pip install --upgrade vanilla-transformer`), or "
+                "load the checkpoint with `trust_remote_code=True` in a Python that does not import vanilla_transformer, "
+                "to run the model code saved with it."
+            )
 
     # Which fields `check` treats as layer counts and as token ids; subclasses extend them.
     _layer_fields: ClassVar[tuple[str, ...]] = ()
@@ -197,6 +230,14 @@ class TransformerDecoderConfig(TransformerConfigBase):
     use_cache: bool = True
 
     _layer_fields = ("num_layers",)
+
+
+def _package_hub():
+    """`vanilla_transformer.hub` when this module is part of the installed package; None in the self-contained copy
+    saved next to a checkpoint for `trust_remote_code` loading, which must run without the package."""
+    if not __name__.startswith("vanilla_transformer."):
+        return None
+    return importlib.import_module("vanilla_transformer.hub")
 
 
 def _is_int(value) -> bool:

@@ -1,11 +1,15 @@
-"""The base class every model of the package derives from: weight initialisation and capability flags."""
+"""The base class every model of the package derives from: weight initialisation, capability flags, and the
+checks and Hub extras of loading and saving."""
+
+import os
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
-from ..configuration.configuration_transformer import TransformerConfigBase
+from ..configuration.configuration_transformer import TransformerConfigBase, _package_hub
 
 
 class TransformerPreTrainedModel(PreTrainedModel):
@@ -38,3 +42,75 @@ class TransformerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        # Two failures the library reports without naming the file: a truncated or corrupt safetensors file, and
+        # weights whose shapes differ from those config.json describes (its error points to a log record). Both become
+        # errors that say which file holds what. Missing keys stay the library's: logged, and listed by
+        # `output_loading_info=True`.
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
+        try:
+            model, loading_info = super().from_pretrained(
+                pretrained_model_name_or_path,
+                *model_args,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,  # mismatches are re-initialised, then refused below unless asked for
+                **kwargs,
+            )
+        except SafetensorError as error:
+            raise OSError(_corrupt_weights_message(pretrained_model_name_or_path, kwargs, error)) from error
+        mismatched = sorted(loading_info["mismatched_keys"])
+        if mismatched and not ignore_mismatched_sizes:
+            shown = "; ".join(
+                f"{key}: {tuple(saved)} in the weights, {tuple(built)} from config.json"
+                for key, saved, built in mismatched[:5]
+            )
+            more = f" (and {len(mismatched) - 5} more)" if len(mismatched) > 5 else ""
+            files = _weights_files(pretrained_model_name_or_path, kwargs)
+            raise RuntimeError(
+                f"The weights in {' and '.join(files) or pretrained_model_name_or_path} do not fit the model its "
+                f"config.json describes: {shown}{more}. The config and the weights come from different models, or the "
+                "config was edited. Pass `ignore_mismatched_sizes=True` to re-initialise these weights instead."
+            )
+        return (model, loading_info) if output_loading_info else model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # With the package installed, `vanilla_transformer.hub` adds the self-contained model code (via the config)
+        # and a README model card, which `model_card=` fills in. In that code itself, the library saves.
+        hub = _package_hub()
+        if hub is None:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        return hub.save_model(self, super().save_pretrained, save_directory, *args, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *args, **kwargs):
+        # Uploads exactly what `save_pretrained` writes, model card included (see `vanilla_transformer.hub`).
+        hub = _package_hub()
+        if hub is None:
+            return super().push_to_hub(repo_id, *args, **kwargs)
+        return hub.push_model(self, repo_id, *args, **kwargs)
+
+
+def _weights_files(name_or_path, kwargs: dict) -> list[str]:
+    """The safetensors files of a local checkpoint folder (none for a Hub repository id)."""
+    folder = os.path.join(str(name_or_path), kwargs.get("subfolder") or "")
+    if not os.path.isdir(folder):
+        return []
+    return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name.endswith(".safetensors")]
+
+
+def _corrupt_weights_message(name_or_path, kwargs: dict, error: Exception) -> str:
+    """Name the unreadable safetensors file of a local checkpoint (the library's error does not)."""
+    culprits = []
+    for path in _weights_files(name_or_path, kwargs):
+        try:
+            with safe_open(path, framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            culprits.append(path)
+    what = " and ".join(culprits) if culprits else f"a safetensors weights file of {name_or_path}"
+    return (
+        f"Cannot read {what}: {error}. The file is truncated or corrupt (an interrupted download or save?): "
+        "download or save the checkpoint again."
+    )
