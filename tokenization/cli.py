@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 
+from ..atomic import atomic_directory
 from .training import ALGORITHMS, DEFAULT_MODEL_MAX_LENGTH, DEFAULT_VOCAB_SIZE, VARIANTS, train_tokenizer
 
 
@@ -66,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             model_max_length=args.model_max_length,
             show_progress=not args.no_progress,
         )
-        save_atomically(tokenizer, output_dir)
+        with atomic_directory(output_dir) as staging:
+            tokenizer.save_pretrained(staging)
     except (ValueError, OSError) as error:
         parser.exit(2, f"{PROG}: error: {error}\n")
     print(
@@ -75,33 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-def save_atomically(tokenizer, output_dir: str) -> None:
-    """`tokenizer.save_pretrained(output_dir)`, all or nothing: write beside it, then swap it in with renames."""
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    name = os.path.basename(output_dir)
-    staging = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary directory
-        tokenizer.save_pretrained(staging)
-        if os.path.isdir(output_dir):
-            previous = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent)
-            os.replace(output_dir, previous)  # an empty `previous` is replaced by the old directory
-            try:
-                os.replace(staging, output_dir)
-            except OSError:
-                os.replace(previous, output_dir)  # put the old tokenizer back
-                raise
-            shutil.rmtree(previous)
-        else:
-            os.replace(staging, output_dir)
-    finally:
-        if os.path.isdir(staging):
-            shutil.rmtree(staging)
 
 
 if __name__ == "__main__":
