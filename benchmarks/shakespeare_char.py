@@ -10,7 +10,7 @@ the moment the process is launched to the final validation loss.
 One command runs the example (`examples/language_modeling.py --preset shakespeare_char`, through `Trainer`) in a
 fresh process and prints its figures:
 
-    python benchmarks/shakespeare_char.py --data /work/shared/data         # or VANILLA_TRANSFORMER_DATA=...
+    python benchmarks/shakespeare_char.py --data /path/to/data           # or VANILLA_TRANSFORMER_DATA=...
 
 The data directory holds `tinyshakespeare/input.txt` (or is that folder). Options after `--` go to the example.
 
@@ -219,14 +219,16 @@ def run_reference(input_file: Path, model_kind: str, output_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("VANILLA_TRANSFORMER_DATA", "../shared/data"),
-                        help="folder holding tinyshakespeare/input.txt (default: $VANILLA_TRANSFORMER_DATA or ../shared/data)")
+    parser.add_argument("--data", default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
+                        help="folder holding tinyshakespeare/input.txt (default: $VANILLA_TRANSFORMER_DATA)")
     parser.add_argument("--output_dir", default="runs/benchmarks/shakespeare_char", help="where the runs write")
     parser.add_argument("--reference", choices=["none", "nanogpt", "loop"], default="none",
                         help="also time nanoGPT's loop in plain PyTorch, with its GPT (nanogpt) or with our model (loop)")
     parser.add_argument("--_reference", choices=["gpt", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("example_args", nargs="*", help="options for the example, after --")
     args = parser.parse_args(argv)
+    if not args.data:
+        parser.error("give --data (or set VANILLA_TRANSFORMER_DATA): the folder holding tinyshakespeare/input.txt.")
     input_file = find_input(args.data)
     output_dir = Path(args.output_dir)
     if args._reference:  # inside the reference subprocess

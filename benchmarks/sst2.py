@@ -1,7 +1,7 @@
 """SST-2 (sentence-level binary sentiment): the classification example on real data, with and without masked-LM
 pretraining on the training sentences, validation accuracy and wall time of each.
 
-    python benchmarks/sst2.py --data /work/shared/data          # or VANILLA_TRANSFORMER_DATA=...
+    python benchmarks/sst2.py --data /path/to/data            # or VANILLA_TRANSFORMER_DATA=...
 
 The data directory holds `sst2/train.tsv` and `sst2/validation.tsv` (`label<TAB>sentence`, no header), or is that
 folder. Each run is `examples/classification.py --preset sst2` in a fresh process (see its PRESETS entry for the
@@ -49,13 +49,15 @@ def run(data: Path, output_dir: Path, mlm_steps: int, seed: int, extra: list[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("VANILLA_TRANSFORMER_DATA", "../shared/data"),
-                        help="folder holding sst2/{train,validation}.tsv (default: $VANILLA_TRANSFORMER_DATA or ../shared/data)")
+    parser.add_argument("--data", default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
+                        help="folder holding sst2/{train,validation}.tsv (default: $VANILLA_TRANSFORMER_DATA)")
     parser.add_argument("--output_dir", default="runs/benchmarks/sst2", help="where the runs write")
     parser.add_argument("--mlm_pretrain_steps", type=int, default=3000, help="masked-LM steps of the pretrained runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run each variant with")
     parser.add_argument("example_args", nargs="*", help="options for the example, after --")
     args = parser.parse_args(argv)
+    if not args.data:
+        parser.error("give --data (or set VANILLA_TRANSFORMER_DATA): the folder holding sst2/{train,validation}.tsv.")
     data = find_data(args.data)
 
     variants = {"fine-tuned from scratch": 0, f"masked-LM pretrained ({args.mlm_pretrain_steps} steps), then fine-tuned":
