@@ -64,6 +64,7 @@ from vanilla_transformer.training import (
     RecipeArguments,
     TimeLimitCallback,
     build_model,
+    demo_unless_data,
     load_dataset_splits,
     load_metric,
     load_or_train_tokenizer,
@@ -154,16 +155,13 @@ class ClassificationArguments:
 def parse_args(argv=None):
     """(model_args, data_args, recipe_args, classification_args, training_args) from the command line or `argv`."""
 
-    def default_preset(namespace) -> str:
-        return "base" if namespace.dataset_name or namespace.train_file else "demo"
-
     return parse_arguments(
         (ModelArguments, DataArguments, RecipeArguments, ClassificationArguments),
         argv,
         seq2seq=False,
         defaults={"output_dir": DEFAULT_OUTPUT_DIR, "label_smoothing_factor": 0.0},
         presets=PRESETS,
-        preset=default_preset,
+        preset=demo_unless_data,
     )
 
 

@@ -46,6 +46,7 @@ from vanilla_transformer.training import (
     ModelArguments,
     RecipeArguments,
     build_model,
+    demo_unless_data,
     load_dataset_splits,
     load_metric,
     load_or_train_tokenizer,
@@ -154,9 +155,8 @@ class TranslationArguments:
 def parse_args(argv=None):
     """(model_args, data_args, recipe_args, translation_args, training_args) from the command line or `argv`."""
 
-    def default_preset(namespace) -> str:
-        has_data = namespace.dataset_name or namespace.train_file or namespace.evaluate_only
-        return "base" if has_data else "demo"
+    def default_preset(namespace) -> str:  # scoring a saved model needs no data options
+        return "base" if namespace.evaluate_only else demo_unless_data(namespace)
 
     return parse_arguments(
         (ModelArguments, DataArguments, RecipeArguments, TranslationArguments),

@@ -144,6 +144,12 @@ def set_parser_defaults(parser: argparse.ArgumentParser, defaults: Mapping) -> N
     parser.set_defaults(**defaults)
 
 
+def demo_unless_data(namespace: argparse.Namespace) -> str:
+    """The examples' default preset (`parse_arguments(..., preset=demo_unless_data)`): "base" when the command line
+    names data (`--dataset_name` or `--train_file`), "demo" (the built-in data) otherwise."""
+    return "base" if namespace.dataset_name or namespace.train_file else "demo"
+
+
 def parse_arguments(
     dataclass_types: Sequence[type],
     argv: Sequence[str] | None = None,
@@ -222,6 +228,7 @@ __all__ = [
     "ModelArguments",
     "RecipeArguments",
     "build_parser",
+    "demo_unless_data",
     "machine_defaults",
     "paper_training_defaults",
     "parse_arguments",
