@@ -1,14 +1,18 @@
 # The README's two commands, each doing its own set-up in a virtual environment:
 #   make demo   trains the flagship translation example on its embedded default data
-#   make test   runs the test suite (what CI runs, through .ci/run)
+#   make test   runs the test suite against the newest releases of every dependency (what users install)
+# and what CI adds (.ci/run):
+#   make test-lowest   the same suite against the lowest releases pyproject.toml declares
 PYTHON ?= python3
 VENV ?= .venv
+LOWEST_VENV ?= .venv-lowest
 # The CPU build on these machines; on a GPU machine pick the build for its CUDA version.
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+LOWEST_INSTALLED := $(LOWEST_VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-lowest install clean
 
 demo: $(INSTALLED)
 	$(BIN)/python examples/translation.py
@@ -16,14 +20,27 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest tests -q
 
+test-lowest: $(LOWEST_INSTALLED)
+	$(LOWEST_VENV)/bin/python -m pip list 2>/dev/null | grep -iE '^(torch|transformers|tokenizers|accelerate|datasets|evaluate|sacrebleu|huggingface.hub) '
+	$(LOWEST_VENV)/bin/python -m pytest tests -q
+
 install: $(INSTALLED)
 
 # torch first, pinned: left to the resolver, a bare `torch` requirement pulls a multi-GB CUDA build.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[test]"
+	touch $@
+
+# The package with every dependency at the lower bound pyproject.toml declares (their own dependencies resolve to the
+# newest releases that fit, as for a user who pinned ours).
+$(LOWEST_INSTALLED): pyproject.toml .ci/lowest_constraints.py
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(LOWEST_VENV)/bin/python .ci/lowest_constraints.py > $(LOWEST_VENV)/constraints.txt
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --constraint $(LOWEST_VENV)/constraints.txt -e ".[test]"
 	touch $@
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOWEST_VENV) build *.egg-info

@@ -14,6 +14,12 @@ from typing import ClassVar
 
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
+from transformers.utils.versions import require_version
+
+
+# The models take the library's `cache` argument, named so since transformers 5.24. The package's dependencies ensure
+# that version; the copy of this code saved beside a checkpoint for `trust_remote_code` may meet an older library.
+require_version("transformers>=5.24", "vanilla_transformer models need it: `pip install --upgrade transformers`.")
 
 
 POSITION_EMBEDDING_TYPES = ("sinusoidal", "learned")
@@ -170,7 +176,7 @@ class TransformerConfig(TransformerConfigBase):
     """
 
     model_type = "vanilla_transformer"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache"]
     attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "encoder_layers"}
 
     encoder_layers: int = 6
@@ -223,7 +229,7 @@ class TransformerDecoderConfig(TransformerConfigBase):
     """
 
     model_type = "vanilla_transformer_decoder"
-    keys_to_ignore_at_inference = ["past_key_values"]
+    keys_to_ignore_at_inference = ["cache"]
     attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "num_layers"}
 
     num_layers: int = 6

@@ -62,20 +62,19 @@ class TransformerAttention(nn.Module):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, seq_length = hidden_states.shape[:2]
         if self.is_cross_attention:
             query = self.q_proj(hidden_states).view(batch_size, seq_length, self.num_heads, self.head_dim)
             query = query.transpose(1, 2)
-            key, value = self._cross_attention_key_value(encoder_hidden_states, past_key_values)
+            key, value = self._cross_attention_key_value(encoder_hidden_states, cache)
         else:
             query, key, value = self._split_heads(self.qkv_proj(hidden_states), 3)
-            if past_key_values is not None:
-                cache = past_key_values
-                if isinstance(cache, EncoderDecoderCache):
-                    cache = cache.self_attention_cache
+            if isinstance(cache, EncoderDecoderCache):
+                cache = cache.self_attention_cache
+            if cache is not None:
                 key, value = cache.update(key, value, self.layer_idx)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
@@ -101,14 +100,14 @@ class TransformerAttention(nn.Module):
         return projected.permute(2, 0, 3, 1, 4).unbind(0)
 
     def _cross_attention_key_value(
-        self, encoder_hidden_states: torch.Tensor, past_key_values: Cache | None
+        self, encoder_hidden_states: torch.Tensor, cache: Cache | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # The encoder output does not change while decoding: project it once and keep it in the cross-attention cache.
-        if past_key_values is not None and past_key_values.is_updated.get(self.layer_idx):
-            layer = past_key_values.cross_attention_cache.layers[self.layer_idx]
+        if cache is not None and cache.is_updated.get(self.layer_idx):
+            layer = cache.cross_attention_cache.layers[self.layer_idx]
             return layer.keys, layer.values
         key, value = self._split_heads(self.kv_proj(encoder_hidden_states), 2)
-        if past_key_values is not None:
-            key, value = past_key_values.cross_attention_cache.update(key, value, self.layer_idx)
-            past_key_values.is_updated[self.layer_idx] = True
+        if cache is not None:
+            key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
+            cache.is_updated[self.layer_idx] = True
         return key, value

@@ -7,10 +7,27 @@ bounds and synchronise once, and are skipped while `torch.compile` traces the mo
 
 import torch
 from transformers.cache_utils import Cache, EncoderDecoderCache
-from transformers.utils import is_torchdynamo_compiling
+from transformers.utils import TransformersKwargs, is_torchdynamo_compiling
 
 
 IGNORE_INDEX = -100  # label value the losses skip, as everywhere in transformers
+
+# What may arrive in a forward's `**kwargs`: the keywords the library itself routes through models (Trainer's
+# `num_items_in_batch`, the `output_*` flags that `capture_outputs` reads, flash-attention's packed-sequence
+# arguments, and `use_cache`, which `merge_with_config_defaults` adds from the config even to an encoder, where it
+# means nothing). Anything else is a typo or an input these models do not take; it must fail, not vanish.
+LIBRARY_KWARGS = frozenset(TransformersKwargs.__annotations__) | {"output_cross_attentions", "use_cache"}
+
+
+def check_no_unknown_kwargs(kwargs: dict, also_allowed: tuple[str, ...] = ()) -> None:
+    """Raise `TypeError` for keyword arguments no layer of the model consumes, as Python does for a misspelt one."""
+    unknown = sorted(set(kwargs) - LIBRARY_KWARGS - set(also_allowed))
+    if unknown:
+        names = ", ".join(f"`{name}`" for name in unknown)
+        raise TypeError(
+            f"forward() got unexpected keyword argument(s) {names}: no layer of this model reads them, so they would "
+            "be silently ignored. Check the spelling against the model's forward signature."
+        )
 
 
 def check_stack_inputs(
@@ -132,20 +149,18 @@ def check_encoder_states(
             )
 
 
-def check_cache(past_key_values, is_encoder_decoder: bool) -> None:
+def check_cache(cache, is_encoder_decoder: bool) -> None:
     """Caches are `transformers.Cache` objects; an encoder-decoder model needs an `EncoderDecoderCache`."""
-    if past_key_values is None:
+    if cache is None:
         return
-    if isinstance(past_key_values, (tuple, list)):
+    if isinstance(cache, (tuple, list)):
         raise ValueError(
-            "`past_key_values` as tuples is not supported: pass a `transformers.Cache` "
+            "`cache` as tuples is not supported: pass a `transformers.Cache` "
             "(`DynamicCache`, or `EncoderDecoderCache` for the encoder-decoder model), or the one a previous call returned."
         )
     expected = EncoderDecoderCache if is_encoder_decoder else Cache
-    if not isinstance(past_key_values, expected):
-        raise ValueError(
-            f"`past_key_values` must be a `{expected.__name__}` for this model, got {type(past_key_values).__name__}."
-        )
+    if not isinstance(cache, expected):
+        raise ValueError(f"`cache` must be a `{expected.__name__}` for this model, got {type(cache).__name__}.")
 
 
 def check_labels(labels: torch.Tensor | None, num_classes: int, expected_shape: tuple | None = None) -> None:

@@ -92,11 +92,11 @@ class TransformerDecoderLayer(GradientCheckpointingLayer):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         attn_output, _ = self.self_attn(
-            self.self_attn_norm.pre(hidden_states), attention_mask, past_key_values=past_key_values, **kwargs
+            self.self_attn_norm.pre(hidden_states), attention_mask, cache=cache, **kwargs
         )
         hidden_states = self.self_attn_norm.post(hidden_states, attn_output)
 
@@ -105,7 +105,7 @@ class TransformerDecoderLayer(GradientCheckpointingLayer):
                 self.cross_attn_norm.pre(hidden_states),
                 encoder_attention_mask,
                 encoder_hidden_states=encoder_hidden_states,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
             hidden_states = self.cross_attn_norm.post(hidden_states, cross_output)

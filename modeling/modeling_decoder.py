@@ -9,13 +9,21 @@ from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttenti
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ..configuration.configuration_transformer import TransformerDecoderConfig
 from .attention import TransformerAttention
 from .embeddings import TransformerEmbeddings, default_position_ids
-from .inputs import check_cache, check_encoder_states, check_labels, check_stack_inputs, input_shape
+from .inputs import (
+    check_cache,
+    check_encoder_states,
+    check_labels,
+    check_no_unknown_kwargs,
+    check_stack_inputs,
+    input_shape,
+)
 from .layers import TransformerDecoderLayer
 from .pretrained import TransformerPreTrainedModel
 
@@ -47,6 +55,7 @@ class TransformerDecoderModel(TransformerPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings.embed_tokens = value
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # renamed in transformers 5.24, as there
     @merge_with_config_defaults
     @capture_outputs
     def forward(
@@ -56,14 +65,15 @@ class TransformerDecoderModel(TransformerPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPastAndCrossAttentions:
+        check_no_unknown_kwargs(kwargs)
         is_encoder_decoder = self.config.is_encoder_decoder
-        check_cache(past_key_values, is_encoder_decoder)
-        past_length = past_key_values.get_seq_length() if past_key_values is not None else 0
+        check_cache(cache, is_encoder_decoder)
+        past_length = cache.get_seq_length() if cache is not None else 0
         prefix = "decoder_" if is_encoder_decoder else ""
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids, past_length, prefix)
         batch_size, seq_length = input_shape(input_ids, inputs_embeds)
@@ -71,24 +81,24 @@ class TransformerDecoderModel(TransformerPreTrainedModel):
 
         if inputs_embeds is None:
             inputs_embeds = self.embeddings.embed_tokens(input_ids)
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
             if is_encoder_decoder:
-                past_key_values = EncoderDecoderCache(past_key_values, DynamicCache(config=self.config))
+                cache = EncoderDecoderCache(cache, DynamicCache(config=self.config))
         positions = position_ids
         if positions is None:
             positions = default_position_ids(attention_mask, past_length, seq_length, inputs_embeds.device)
         hidden_states = self.embeddings(inputs_embeds, positions)
 
-        self_attention_cache = past_key_values
-        if isinstance(past_key_values, EncoderDecoderCache):
-            self_attention_cache = past_key_values.self_attention_cache
+        self_attention_cache = cache
+        if isinstance(cache, EncoderDecoderCache):
+            self_attention_cache = cache.self_attention_cache
         # Only user-given position ids go to the mask: they may describe packed sequences.
         causal_mask = create_causal_mask(
             config=self.config,
             inputs_embeds=hidden_states,
             attention_mask=attention_mask,
-            past_key_values=self_attention_cache,
+            cache=self_attention_cache,
             position_ids=position_ids,
         )
         cross_attention_mask = None
@@ -107,11 +117,11 @@ class TransformerDecoderModel(TransformerPreTrainedModel):
                 causal_mask,
                 encoder_hidden_states,
                 cross_attention_mask,
-                past_key_values=past_key_values,
+                cache=cache,
                 **kwargs,
             )
         return BaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=self.final_norm(hidden_states), past_key_values=past_key_values
+            last_hidden_state=self.final_norm(hidden_states), cache=cache
         )
 
 
@@ -127,13 +137,14 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.post_init()
 
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
@@ -151,7 +162,7 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
             input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -163,7 +174,7 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )

@@ -18,7 +18,7 @@ from transformers.utils.output_capturing import capture_outputs
 from ..configuration.configuration_transformer import TransformerEncoderConfig
 from .attention import TransformerAttention
 from .embeddings import TransformerEmbeddings, default_position_ids
-from .inputs import check_labels, check_stack_inputs, input_shape
+from .inputs import check_labels, check_no_unknown_kwargs, check_stack_inputs, input_shape
 from .layers import TransformerEncoderLayer
 from .pretrained import TransformerPreTrainedModel
 
@@ -55,6 +55,9 @@ class TransformerEncoderModel(TransformerPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutput:
+        # `generate()` runs the encoder of a seq2seq model with every model keyword argument it was given, `labels`
+        # among them when `Seq2SeqTrainer` evaluates by generating: the encoder has no use for them.
+        check_no_unknown_kwargs(kwargs, also_allowed=("labels",) if self.config.is_encoder_decoder else ())
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids)
         if inputs_embeds is None:
             inputs_embeds = self.embeddings.embed_tokens(input_ids)

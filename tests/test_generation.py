@@ -1,8 +1,12 @@
 """What transformers' GenerationTesterMixin checks, for the causal LM and the encoder-decoder."""
 
+import copy
+import logging
+import warnings
+
 import pytest
 import torch
-from transformers import DynamicCache, EncoderDecoderCache, GenerationConfig
+from transformers import Cache, DynamicCache, EncoderDecoderCache, GenerationConfig
 
 import vanilla_transformer as vt
 from helpers import is_seq2seq, padding_mask, random_ids, tiny_model
@@ -137,7 +141,7 @@ def test_causal_generation_continues_from_past_key_values():
     first = model.generate(**inputs, do_sample=False, max_new_tokens=3, min_new_tokens=3, return_dict_in_generate=True)
     mask = torch.cat([inputs["attention_mask"], torch.ones(3, 3, dtype=torch.long)], dim=1)
     continued = model.generate(
-        first.sequences, attention_mask=mask, past_key_values=first.past_key_values, do_sample=False, max_new_tokens=1, min_new_tokens=1
+        first.sequences, attention_mask=mask, cache=first.cache, do_sample=False, max_new_tokens=1, min_new_tokens=1
     )
     assert torch.equal(full, continued)
 
@@ -171,10 +175,10 @@ def test_cached_step_by_step_logits_match_the_full_forward(model_class):
                 encoder_outputs=encoder_outputs,
                 attention_mask=source["attention_mask"],
                 decoder_input_ids=target[:, i : i + 1],
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
             )
-            cache = out.past_key_values
+            cache = out.cache
             steps.append(out.logits)
         assert isinstance(cache, EncoderDecoderCache)
         assert cache.get_seq_length() == target.shape[1]
@@ -186,8 +190,8 @@ def test_cached_step_by_step_logits_match_the_full_forward(model_class):
         full = model(ids).logits
         cache, steps = None, []
         for i in range(ids.shape[1]):
-            out = model(ids[:, i : i + 1], past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+            out = model(ids[:, i : i + 1], cache=cache, use_cache=True)
+            cache = out.cache
             steps.append(out.logits)
         assert isinstance(cache, DynamicCache) and len(cache.layers) == model.config.num_layers
         assert cache.layers[0].keys.shape == (3, model.config.num_heads, 6, 8)
@@ -242,3 +246,70 @@ def test_seq2seq_decodes_like_the_paper_by_default(tmp_path):
     model.save_pretrained(tmp_path)
     assert vt.TransformerForConditionalGeneration.from_pretrained(tmp_path).generation_config.num_beams == 4
     assert tiny_model(vt.TransformerForCausalLM).generation_config.num_beams in (None, 1)  # greedy
+
+
+def _prefix_and_last_step(model, model_class):
+    """The logits of the last token computed with the cache of the prefix, and of the full forward, on a padded batch."""
+    if is_seq2seq(model_class):
+        source = prompts(model_class)
+        target = random_ids(3, 6, seed=5)
+        full = model(**source, decoder_input_ids=target).logits
+        prefix = model(**source, decoder_input_ids=target[:, :-1], use_cache=True)
+        last = model(
+            encoder_outputs=(prefix.encoder_last_hidden_state,),
+            attention_mask=source["attention_mask"],
+            decoder_input_ids=target[:, -1:],
+            cache=prefix.cache,
+        )
+    else:
+        inputs = prompts(model_class)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        full = model(ids, attention_mask=mask).logits
+        prefix = model(ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True)
+        last = model(ids[:, -1:], attention_mask=mask, cache=prefix.cache)
+    return last.logits[:, -1], full[:, -1]
+
+
+@pytest.mark.parametrize("model_class", GENERATIVE)
+def test_the_last_token_with_the_prefix_cache_equals_the_full_forward(model_class):
+    last, full = _prefix_and_last_step(tiny_model(model_class), model_class)
+    torch.testing.assert_close(last, full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_class", GENERATIVE)
+def test_outputs_carry_the_cache_under_the_library_name(model_class):
+    model = tiny_model(model_class)
+    inputs = prompts(model_class)
+    if is_seq2seq(model_class):
+        inputs["decoder_input_ids"] = random_ids(3, 2)
+    out = model(**inputs, use_cache=True)
+    assert isinstance(out.cache, EncoderDecoderCache if is_seq2seq(model_class) else Cache)
+    assert "past_key_values" not in out.keys()
+
+
+@pytest.mark.parametrize("model_class", GENERATIVE)
+def test_past_key_values_is_a_deprecated_alias_of_cache(model_class):
+    model = tiny_model(model_class)
+    inputs = prompts(model_class)
+    if is_seq2seq(model_class):
+        inputs["decoder_input_ids"] = random_ids(3, 2)
+    with torch.no_grad():
+        prefix = model(**inputs, use_cache=True).cache
+    step = {"decoder_input_ids": random_ids(3, 1, seed=9)} if is_seq2seq(model_class) else {"input_ids": random_ids(3, 1, seed=9)}
+    if not is_seq2seq(model_class):
+        inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones(3, 1, dtype=torch.long)], dim=1)
+    new_name = model(**{**inputs, **step}, cache=copy.deepcopy(prefix)).logits
+    with pytest.warns(FutureWarning, match="`past_key_values` is deprecated.*Use `cache` instead"):
+        old_name = model(**{**inputs, **step}, past_key_values=copy.deepcopy(prefix)).logits
+    assert torch.equal(old_name, new_name)
+
+
+@pytest.mark.parametrize("model_class", GENERATIVE)
+def test_cached_generation_raises_no_deprecation_warning_or_log(model_class, caplog):
+    model = tiny_model(model_class)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        with caplog.at_level(logging.WARNING, logger="transformers"):
+            generate(model, prompts(model_class), do_sample=False, num_beams=2, use_cache=True)
+    assert not [record.getMessage() for record in caplog.records if "deprecat" in record.getMessage().lower()]

@@ -60,9 +60,9 @@ def test_seq2seq_specific_mistakes():
     with pytest.raises(ValueError, match="batch size"):
         model(**{**inputs, "decoder_input_ids": inputs["decoder_input_ids"][:2]})
     with pytest.raises(ValueError, match="EncoderDecoderCache"):
-        model(**inputs, past_key_values=DynamicCache(), use_cache=True)
+        model(**inputs, cache=DynamicCache(), use_cache=True)
     with pytest.raises(ValueError, match="tuples"):
-        model(**inputs, past_key_values=((torch.zeros(1), torch.zeros(1)),))
+        model(**inputs, cache=((torch.zeros(1), torch.zeros(1)),))
     with pytest.raises(ValueError, match="labels"):
         model(**inputs, labels=torch.randint(5, 99, (3, 2)))  # labels and decoder inputs disagree
     no_start = tiny_model(vt.TransformerForConditionalGeneration, decoder_start_token_id=None)
@@ -73,9 +73,9 @@ def test_seq2seq_specific_mistakes():
 def test_cached_decoding_mask_must_cover_cached_tokens():
     model = tiny_model(vt.TransformerForCausalLM)
     ids = torch.randint(5, 99, (2, 4))
-    cache = model(ids, use_cache=True).past_key_values
+    cache = model(ids, use_cache=True).cache
     with pytest.raises(ValueError, match=r"4 cached \+ 1 new tokens"):
-        model(ids[:, :1], attention_mask=torch.ones(2, 1), past_key_values=cache)
+        model(ids[:, :1], attention_mask=torch.ones(2, 1), cache=cache)
 
 
 def test_learned_positions_reject_sequences_longer_than_the_table():
@@ -104,3 +104,12 @@ def test_checks_run_before_any_matmul(model_class, monkeypatch):
     with pytest.raises(ValueError):
         model(input_ids=torch.full((2, 3), 500))
     assert not called
+
+
+@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
+def test_an_unknown_keyword_argument_raises_type_error_naming_it(model_class):
+    # A keyword no layer reads must not vanish into **kwargs: that is how a renamed cache argument once decoded
+    # silently without its past.
+    model = tiny_model(model_class)
+    with pytest.raises(TypeError, match="`atention_mask`"):
+        model(**model_inputs(model_class), atention_mask=torch.ones(3, 7))

@@ -430,7 +430,7 @@ def test_seq2seq_decoder_inputs_come_from_labels_and_loss_is_not_shifted_twice()
     torch.testing.assert_close(out.logits, explicit.logits)
     expected = nn.functional.cross_entropy(out.logits.reshape(-1, 99), labels.reshape(-1), ignore_index=-100)
     torch.testing.assert_close(out.loss, expected)
-    assert out.past_key_values is None  # teacher forcing does not build a cache
+    assert out.cache is None  # teacher forcing does not build a cache
 
 
 @pytest.mark.parametrize("model_class", [vt.TransformerForCausalLM, vt.TransformerForConditionalGeneration, vt.TransformerForMaskedLM])
