@@ -13,7 +13,7 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from ..configuration.configuration_transformer import TransformerDecoderConfig
+from .configuration_transformer import TransformerDecoderConfig
 from .attention import TransformerAttention
 from .embeddings import TransformerEmbeddings, default_position_ids
 from .inputs import (

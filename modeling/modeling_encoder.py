@@ -15,7 +15,7 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
-from ..configuration.configuration_transformer import TransformerEncoderConfig
+from .configuration_transformer import TransformerEncoderConfig
 from .attention import TransformerAttention
 from .embeddings import TransformerEmbeddings, default_position_ids
 from .inputs import check_labels, check_no_unknown_kwargs, check_stack_inputs, input_shape

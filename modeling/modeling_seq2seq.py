@@ -10,7 +10,7 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
-from ..configuration.configuration_transformer import TransformerConfig
+from .configuration_transformer import TransformerConfig
 from .inputs import check_labels
 from .modeling_decoder import TransformerDecoderModel
 from .modeling_encoder import TransformerEncoderModel

@@ -9,7 +9,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
-from ..configuration.configuration_transformer import TransformerConfigBase, _package_hub
+from .configuration_transformer import TransformerConfigBase, _package_hub
 
 
 class TransformerPreTrainedModel(PreTrainedModel):

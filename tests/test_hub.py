@@ -39,7 +39,7 @@ from transformers.dynamic_module_utils import get_imports, get_relative_import_f
 
 import vanilla_transformer as vt
 from vanilla_transformer import hub
-from vanilla_transformer.configuration.configuration_transformer import CHECKPOINT_FORMAT
+from vanilla_transformer.configuration import CHECKPOINT_FORMAT
 from vanilla_transformer.hub import remote_code
 from helpers import random_ids, tiny_model
 

@@ -22,7 +22,7 @@ def test_wheel_installs_only_the_vanilla_transformer_package(tmp_path):
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"vanilla_transformer"}
     assert "vanilla_transformer/modeling/modeling_seq2seq.py" in names
-    assert "vanilla_transformer/configuration/configuration_transformer.py" in names
+    assert "vanilla_transformer/modeling/configuration_transformer.py" in names
     assert not [n for n in names if "/tests/" in n or n.endswith("conftest.py")]
 
 

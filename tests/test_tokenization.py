@@ -18,7 +18,7 @@ from transformers import (
 )
 
 import vanilla_transformer as vt
-from vanilla_transformer.configuration.configuration_transformer import (
+from vanilla_transformer.configuration import (
     BOS_TOKEN_ID,
     EOS_TOKEN_ID,
     MASK_TOKEN_ID,

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from ..configuration.configuration_transformer import (
+from ..configuration import (
     BOS_TOKEN_ID,
     EOS_TOKEN_ID,
     MASK_TOKEN_ID,
