@@ -4,18 +4,10 @@ Importing the package registers its three configurations and their models with t
 so `AutoConfig`, `AutoModel` and `AutoModelFor...` load saved checkpoints of every variant.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForMaskedLM,
-    AutoModelForPreTraining,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-)
-
+from . import auto
+from .auto import AUTO_CLASSES
 from .configuration import TransformerConfig, TransformerDecoderConfig, TransformerEncoderConfig
+from .hub import HubSupport
 from .modeling import (
     TransformerDecoderModel,
     TransformerEncoderModel,
@@ -33,30 +25,9 @@ from .tokenization import check_tokenizer_matches, config_from_tokenizer, train_
 
 __version__ = "0.1.0"
 
-# (Auto class, {config class: model class}) for every Auto class a user reaches for.
-AUTO_CLASSES = {
-    AutoModel: {
-        TransformerConfig: TransformerModel,
-        TransformerEncoderConfig: TransformerEncoderModel,
-        TransformerDecoderConfig: TransformerDecoderModel,
-    },
-    AutoModelForSeq2SeqLM: {TransformerConfig: TransformerForConditionalGeneration},
-    AutoModelForCausalLM: {TransformerDecoderConfig: TransformerForCausalLM},
-    AutoModelForMaskedLM: {TransformerEncoderConfig: TransformerForMaskedLM},
-    AutoModelForSequenceClassification: {TransformerEncoderConfig: TransformerForSequenceClassification},
-    AutoModelForTokenClassification: {TransformerEncoderConfig: TransformerForTokenClassification},
-    AutoModelForPreTraining: {
-        TransformerConfig: TransformerForConditionalGeneration,
-        TransformerEncoderConfig: TransformerForMaskedLM,
-        TransformerDecoderConfig: TransformerForCausalLM,
-    },
-}
-
-for _config_class in (TransformerConfig, TransformerEncoderConfig, TransformerDecoderConfig):
-    AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)
-for _auto_class, _models in AUTO_CLASSES.items():
-    for _config_class, _model_class in _models.items():
-        _auto_class.register(_config_class, _model_class, exist_ok=True)
+auto.register()
+# With the package, `save_pretrained` and `push_to_hub` also write a model card and the variant's whole `auto_map`.
+TransformerPreTrainedModel.hub_support = HubSupport(__version__)
 
 
 __all__ = [

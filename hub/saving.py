@@ -1,15 +1,15 @@
-"""What `save_pretrained` and `push_to_hub` add for the package's configs and models.
+"""What the package adds to `save_pretrained` and `push_to_hub` of its models (`HubSupport`, which the package plugs
+into `TransformerPreTrainedModel.hub_support` on import).
 
-`TransformerConfigBase.save_pretrained` and `TransformerPreTrainedModel.save_pretrained` / `push_to_hub` call these
-functions with the library's own implementation (`library_save`), which still writes config.json, the safetensors
-weights (tied weights once) and generation_config.json. On top of it:
+The library's own saving still writes config.json, the safetensors weights (tied weights once), generation_config.json
+and, because the package registers its classes for the Auto classes (`register_for_auto_class`), the model folder's
+code beside them, which `trust_remote_code=True` loads without the package. On top of it:
 
-- the config records the `auto_map` of every Auto class of its variant and the package version, and the
-  self-contained model code is written next to it (`remote_code`): saving a config or a model gives a folder that
-  loads with the package (`import vanilla_transformer`, then any Auto class) and without it (`trust_remote_code=True`);
-- the model writes a README.md model card (`model_card`);
-- `push_to_hub` uploads exactly the files `save_pretrained` writes, through the library's upload path
-  (`create_repo`, then one commit of the folder), instead of replacing the card with the library's placeholder.
+- config.json names every Auto class of the variant in its `auto_map` (the library names the model's own only), and
+  records the package version;
+- a README.md model card (`model_card`);
+- `push_to_hub` uploads exactly the files `save_pretrained` writes, through the library's upload path (`create_repo`,
+  then one commit of the folder), instead of replacing the card with the library's placeholder.
 """
 
 from __future__ import annotations
@@ -23,86 +23,75 @@ from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
 from transformers import PreTrainedModel
 from transformers.utils.hub import hf_api
 
+from ..auto import auto_map
 from .model_card import card_origin, check_card_fields, write_model_card
-from .remote_code import write_remote_code
 
 
-def save_config(config, library_save, save_directory, push_to_hub: bool = False, **kwargs):
-    """`config.save_pretrained`: config.json with `auto_map` and `vanilla_transformer_version`, and the model code."""
-    from .. import __version__
+class HubSupport:
+    """`save_pretrained` and `push_to_hub` of the package's models, given the library's own `save_pretrained`."""
 
-    if os.path.isfile(save_directory):
-        return library_save(save_directory, **kwargs)  # the library reports the error
-    upload = _start_upload(config, save_directory, kwargs) if push_to_hub else None
-    config.auto_map = _auto_map(config)
-    config.vanilla_transformer_version = __version__
-    library_save(save_directory, **kwargs)
-    write_remote_code(save_directory, type(config))
-    if upload is not None:
-        return upload.finish()
+    def __init__(self, version: str):
+        self.version = version
 
+    def save_model(self, model, library_save, save_directory, *args, model_card: dict | bool | None = None, **kwargs):
+        """`model.save_pretrained`: the library's files, then the model card. `model_card`: None or a dict of
+        `CARD_FIELDS` to write the card, False to write none."""
+        if model_card not in (None, False, True):
+            check_card_fields(model_card)
+        # every argument by name, whichever way it was passed
+        bound = inspect.signature(PreTrainedModel.save_pretrained).bind(model, save_directory, *args, **kwargs).arguments
+        kwargs = {name: value for name, value in bound.items() if name not in ("self", "save_directory", "kwargs")}
+        kwargs.update(bound.get("kwargs", {}))
+        if os.path.isfile(save_directory):
+            return library_save(save_directory, **kwargs)  # the library reports the error
+        if kwargs.pop("push_to_hub", False):
+            upload = _start_upload(model, save_directory, kwargs)
+            if model_card is not False:
+                upload.adopt_remote_card(tags=None)
+            card = _card_fields(model_card, model_id=upload.repo_id)
+            self.save_model(model, library_save, save_directory, model_card=card, **kwargs)
+            return upload.finish()
+        model.config.auto_map = auto_map(type(model.config))
+        model.config.vanilla_transformer_version = self.version
+        library_save(save_directory, **kwargs)
+        if model_card is not False and model.should_save_on_this_rank(kwargs.get("is_main_process", True)):
+            write_model_card(save_directory, model, **_card_fields(model_card))
+        return None
 
-def save_model(model, library_save, save_directory, *args, model_card: dict | bool | None = None, **kwargs):
-    """`model.save_pretrained`: the library's files (the config adding the model code), then the model card.
-    `model_card`: None or a dict of `CARD_FIELDS` to write the card, False to write none."""
-    if model_card not in (None, False, True):
-        check_card_fields(model_card)
-    # every argument by name, whichever way it was passed
-    bound = inspect.signature(PreTrainedModel.save_pretrained).bind(model, save_directory, *args, **kwargs).arguments
-    kwargs = {name: value for name, value in bound.items() if name not in ("self", "save_directory", "kwargs")}
-    kwargs.update(bound.get("kwargs", {}))
-    if os.path.isfile(save_directory):
-        return library_save(save_directory, **kwargs)  # the library reports the error
-    if kwargs.pop("push_to_hub", False):
-        upload = _start_upload(model, save_directory, kwargs)
-        if model_card is not False:
-            upload.adopt_remote_card(tags=None)
-        card = _card_fields(model_card, model_id=upload.repo_id)
-        save_model(model, library_save, save_directory, model_card=card, **kwargs)
-        return upload.finish()
-    library_save(save_directory, **kwargs)
-    if model_card is not False and model.should_save_on_this_rank(kwargs.get("is_main_process", True)):
-        write_model_card(save_directory, model, **_card_fields(model_card))
-    return None
+    def push_model(
+        self,
+        model,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | str | None = None,
+        model_card: dict | bool | None = None,
+    ):
+        """`model.push_to_hub`: `save_pretrained` into a temporary folder, then upload that folder as one commit.
 
-
-def push_model(
-    model,
-    repo_id: str,
-    *,
-    commit_message: str | None = None,
-    commit_description: str | None = None,
-    private: bool | None = None,
-    token: bool | str | None = None,
-    revision: str | None = None,
-    create_pr: bool = False,
-    max_shard_size: int | str | None = "50GB",
-    tags: list[str] | str | None = None,
-    model_card: dict | bool | None = None,
-):
-    """`model.push_to_hub`: `save_pretrained` into a temporary folder, then upload that folder as one commit.
-
-    The card follows the rules of `save_pretrained`, applied to the repository: a README.md someone wrote there
-    is kept (with `tags` added, as the library does); the library's placeholder or an earlier generated card is
-    replaced by a new one, whose snippets load `repo_id`."""
-    tags = [tags] if isinstance(tags, str) else list(tags or [])
-    for tag in model.model_tags or []:
-        if tag not in tags:
-            tags.append(tag)
-    repo_id = hf_api().create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
-    card = _card_fields(model_card, model_id=repo_id, tags=tags or None)
-    with tempfile.TemporaryDirectory() as folder:
-        upload = _Upload(model, folder, repo_id, files_timestamps={}, token=token, revision=revision)
-        if model_card is not False:
-            upload.adopt_remote_card(tags=tags)
-        model.save_pretrained(folder, max_shard_size=max_shard_size, model_card=card)
-        return upload.finish(commit_message=commit_message, commit_description=commit_description, create_pr=create_pr)
-
-
-def _auto_map(config) -> dict[str, str]:
-    from .remote_code import auto_map
-
-    return auto_map(type(config))
+        The card follows the rules of `save_pretrained`, applied to the repository: a README.md someone wrote there
+        is kept (with `tags` added, as the library does); the library's placeholder or an earlier generated card is
+        replaced by a new one, whose snippets load `repo_id`."""
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        for tag in model.model_tags or []:
+            if tag not in tags:
+                tags.append(tag)
+        repo_id = hf_api().create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        card = _card_fields(model_card, model_id=repo_id, tags=tags or None)
+        with tempfile.TemporaryDirectory() as folder:
+            upload = _Upload(model, folder, repo_id, files_timestamps={}, token=token, revision=revision)
+            if model_card is not False:
+                upload.adopt_remote_card(tags=tags)
+            model.save_pretrained(folder, max_shard_size=max_shard_size, model_card=card)
+            return upload.finish(
+                commit_message=commit_message, commit_description=commit_description, create_pr=create_pr
+            )
 
 
 def _card_fields(model_card, **defaults) -> dict | bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from ..modeling import TransformerPreTrainedModel
 from .model_card import write_model_card
 
 
@@ -29,7 +30,7 @@ class HubTrainerMixin:
         if not self.is_world_process_zero():
             return
         model = self.accelerator.unwrap_model(self.model)
-        if not _is_package_model(model):
+        if not isinstance(model, TransformerPreTrainedModel):
             return
         model_id = getattr(self, "hub_model_id", None) or self.args.hub_model_id or os.path.basename(
             os.path.abspath(self.args.output_dir)
@@ -37,12 +38,9 @@ class HubTrainerMixin:
         write_model_card(self.args.output_dir, model, model_id=model_id)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
-        if self.is_world_process_zero() and _is_package_model(self.accelerator.unwrap_model(self.model)):
+        model = self.accelerator.unwrap_model(self.model)
+        if self.is_world_process_zero() and isinstance(model, TransformerPreTrainedModel):
             for name in os.listdir(checkpoint_folder):
                 if name.endswith(".py"):
                     shutil.copy(os.path.join(checkpoint_folder, name), os.path.join(self.args.output_dir, name))
         super()._push_from_checkpoint(checkpoint_folder)
-
-
-def _is_package_model(model) -> bool:
-    return any(klass.__module__.startswith("vanilla_transformer.") for klass in type(model).__mro__)

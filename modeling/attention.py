@@ -21,12 +21,13 @@ def eager_attention_forward(
     **kwargs: Unpack[TransformersKwargs],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(Q K^T / sqrt(d_k)) V in plain PyTorch; `attention_mask` is additive (0 or the dtype's minimum)."""
-    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (batch, heads, query_length, key_length)
     if attention_mask is not None:
         scores = scores + attention_mask
     weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     weights = nn.functional.dropout(weights, p=dropout, training=module.training)
-    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    output = torch.matmul(weights, value)  # (batch, heads, query_length, head_dim)
+    output = output.transpose(1, 2).contiguous()  # (batch, query_length, heads, head_dim)
     return output, weights
 
 
@@ -67,15 +68,16 @@ class TransformerAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, seq_length = hidden_states.shape[:2]
         if self.is_cross_attention:
-            query = self.q_proj(hidden_states).view(batch_size, seq_length, self.num_heads, self.head_dim)
-            query = query.transpose(1, 2)
+            query = self.q_proj(hidden_states)  # (batch, length, d_model)
+            query = query.view(batch_size, seq_length, self.num_heads, self.head_dim).transpose(1, 2)
             key, value = self._cross_attention_key_value(encoder_hidden_states, cache)
         else:
             query, key, value = self._split_heads(self.qkv_proj(hidden_states), 3)
             if isinstance(cache, EncoderDecoderCache):
                 cache = cache.self_attention_cache
-            if cache is not None:
+            if cache is not None:  # append this step's keys and values to the past ones
                 key, value = cache.update(key, value, self.layer_idx)
+        # query: (batch, heads, length, head_dim); key, value: (batch, heads, key_length, head_dim)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -90,17 +92,17 @@ class TransformerAttention(nn.Module):
             scaling=self.scaling,
             **kwargs,
         )
-        attn_output = attn_output.reshape(batch_size, seq_length, -1)
+        attn_output = attn_output.reshape(batch_size, seq_length, -1)  # (batch, length, d_model): the heads concatenated
         return self.out_proj(attn_output), attn_weights
 
     def _split_heads(self, projected: torch.Tensor, parts: int) -> tuple[torch.Tensor, ...]:
         """(batch, length, parts * d_model) -> `parts` tensors of shape (batch, heads, length, head_dim)."""
         batch_size, seq_length = projected.shape[:2]
         projected = projected.view(batch_size, seq_length, parts, self.num_heads, self.head_dim)
-        return projected.permute(2, 0, 3, 1, 4).unbind(0)
+        return projected.permute(2, 0, 3, 1, 4).unbind(0)  # (parts, batch, heads, length, head_dim), unbound
 
     def _cross_attention_key_value(
-        self, encoder_hidden_states: torch.Tensor, cache: Cache | None
+        self, encoder_hidden_states: torch.Tensor, cache: EncoderDecoderCache | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # The encoder output does not change while decoding: project it once and keep it in the cross-attention cache.
         if cache is not None and cache.is_updated.get(self.layer_idx):

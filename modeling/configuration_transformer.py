@@ -9,7 +9,6 @@ Field names follow the paper (`d_model`, `num_heads`, `d_ff`); `attribute_map` m
 libraries read (`hidden_size`, `num_attention_heads`, `num_hidden_layers`, `intermediate_size`) resolve.
 """
 
-import importlib
 from typing import ClassVar
 
 from transformers import PreTrainedConfig
@@ -95,14 +94,6 @@ class TransformerConfigBase(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         self.check()
-
-    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
-        # With the package installed, `vanilla_transformer.hub` also writes the `auto_map` and the self-contained
-        # model code that trust_remote_code loads. In that code itself (no package), the library's saving applies.
-        hub = _package_hub()
-        if hub is None:
-            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
-        return hub.save_config(self, super().save_pretrained, save_directory, push_to_hub=push_to_hub, **kwargs)
 
     # Each check names the field, what it got and what is allowed, so a typo fails here and not in a matmul.
     def check(self):
@@ -203,7 +194,8 @@ class TransformerEncoderConfig(TransformerConfigBase):
     """
 
     model_type = "vanilla_transformer_encoder"
-    attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "num_layers"}
+    # `encoder_layers` is what the encoder stack reads, in this variant and in the encoder-decoder one
+    attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "num_layers", "encoder_layers": "num_layers"}
 
     num_layers: int = 6
     classifier_dropout: float | None = None
@@ -230,20 +222,13 @@ class TransformerDecoderConfig(TransformerConfigBase):
 
     model_type = "vanilla_transformer_decoder"
     keys_to_ignore_at_inference = ["cache"]
-    attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "num_layers"}
+    # `decoder_layers` is what the decoder stack reads, in this variant and in the encoder-decoder one
+    attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "num_layers", "decoder_layers": "num_layers"}
 
     num_layers: int = 6
     use_cache: bool = True
 
     _layer_fields = ("num_layers",)
-
-
-def _package_hub():
-    """`vanilla_transformer.hub` when this module is part of the installed package; None in the self-contained copy
-    saved next to a checkpoint for `trust_remote_code` loading, which must run without the package."""
-    if not __name__.startswith("vanilla_transformer."):
-        return None
-    return importlib.import_module("vanilla_transformer.hub")
 
 
 def _is_int(value) -> bool:

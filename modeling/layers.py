@@ -1,4 +1,9 @@
-"""The encoder and decoder layers of the paper (section 3.1), built from attention and feed-forward sublayers."""
+"""The encoder and decoder layers of the paper (section 3.1, Figure 1): attention and feed-forward sublayers, each
+wrapped in a residual connection and a LayerNorm ("Add & Norm").
+
+The paper's post-LN applies `LayerNorm(x + Dropout(Sublayer(x)))`; with `config.norm_first` (pre-LN, an option, not
+the default) the norm moves inside the residual branch: `x + Dropout(Sublayer(LayerNorm(x)))`.
+"""
 
 import torch
 from torch import nn
@@ -27,36 +32,34 @@ class TransformerFeedForward(nn.Module):
         return self.fc2(hidden_states)
 
 
-class ResidualNorm(nn.LayerNorm):
-    """The residual connection and LayerNorm around one sublayer.
-
-    Post-LN, the paper's: `LayerNorm(x + Dropout(Sublayer(x)))`. Pre-LN (`norm_first=True`):
-    `x + Dropout(Sublayer(LayerNorm(x)))`. A layer calls `pre(x)` to get the sublayer's input and
-    `post(x, sublayer_output)` to get the layer's next hidden state; each applies the norm only where its variant does.
-    """
+class TransformerLayer(GradientCheckpointingLayer):
+    """What every layer does around its sublayers (Figure 1's "Add & Norm" boxes)."""
 
     def __init__(self, config):
-        super().__init__(config.d_model, eps=config.layer_norm_eps)
+        super().__init__()
         self.norm_first = config.norm_first
         self.dropout = config.dropout
 
-    def pre(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return super().forward(hidden_states) if self.norm_first else hidden_states
+    def sublayer_input(self, norm: nn.LayerNorm, hidden_states: torch.Tensor) -> torch.Tensor:
+        """x for the paper's post-LN; LayerNorm(x) for pre-LN."""
+        return norm(hidden_states) if self.norm_first else hidden_states
 
-    def post(self, residual: torch.Tensor, sublayer_output: torch.Tensor) -> torch.Tensor:
+    def add_and_norm(self, norm: nn.LayerNorm, residual: torch.Tensor, sublayer_output: torch.Tensor) -> torch.Tensor:
+        """Add & Norm: LayerNorm(x + Dropout(Sublayer(x))) for the paper's post-LN; x + Dropout(Sublayer(...)) for
+        pre-LN, whose norm came first."""
         hidden_states = residual + nn.functional.dropout(sublayer_output, p=self.dropout, training=self.training)
-        return hidden_states if self.norm_first else super().forward(hidden_states)
+        return hidden_states if self.norm_first else norm(hidden_states)
 
 
-class TransformerEncoderLayer(GradientCheckpointingLayer):
-    """Self-attention, then feed-forward."""
+class TransformerEncoderLayer(TransformerLayer):
+    """Self-attention, then feed-forward; each followed by Add & Norm."""
 
     def __init__(self, config, layer_idx: int):
-        super().__init__()
+        super().__init__(config)
         self.self_attn = TransformerAttention(config, layer_idx)
-        self.self_attn_norm = ResidualNorm(config)
+        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.feed_forward = TransformerFeedForward(config)
-        self.feed_forward_norm = ResidualNorm(config)
+        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def forward(
         self,
@@ -64,27 +67,30 @@ class TransformerEncoderLayer(GradientCheckpointingLayer):
         attention_mask: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
-        attn_output, _ = self.self_attn(self.self_attn_norm.pre(hidden_states), attention_mask, **kwargs)
-        hidden_states = self.self_attn_norm.post(hidden_states, attn_output)
-        ff_output = self.feed_forward(self.feed_forward_norm.pre(hidden_states))
-        return self.feed_forward_norm.post(hidden_states, ff_output)
+        # Multi-head self-attention, Add & Norm
+        attn_output, _ = self.self_attn(self.sublayer_input(self.self_attn_norm, hidden_states), attention_mask, **kwargs)
+        hidden_states = self.add_and_norm(self.self_attn_norm, hidden_states, attn_output)
+        # Feed forward, Add & Norm
+        ff_output = self.feed_forward(self.sublayer_input(self.feed_forward_norm, hidden_states))
+        return self.add_and_norm(self.feed_forward_norm, hidden_states, ff_output)
 
 
-class TransformerDecoderLayer(GradientCheckpointingLayer):
-    """Causal self-attention, then (in the encoder-decoder model only) cross-attention, then feed-forward.
+class TransformerDecoderLayer(TransformerLayer):
+    """Causal self-attention, then (in the encoder-decoder model only) cross-attention to the encoder output, then
+    feed-forward; each followed by Add & Norm.
 
     The decoder-only model has no cross-attention sublayer at all, so it owns no parameter it never uses.
     """
 
     def __init__(self, config, layer_idx: int):
-        super().__init__()
+        super().__init__(config)
         self.self_attn = TransformerAttention(config, layer_idx, is_causal=True)
-        self.self_attn_norm = ResidualNorm(config)
+        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         if config.is_encoder_decoder:
             self.cross_attn = TransformerAttention(config, layer_idx, is_cross_attention=True)
-            self.cross_attn_norm = ResidualNorm(config)
+            self.cross_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.feed_forward = TransformerFeedForward(config)
-        self.feed_forward_norm = ResidualNorm(config)
+        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def forward(
         self,
@@ -95,20 +101,19 @@ class TransformerDecoderLayer(GradientCheckpointingLayer):
         cache: Cache | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
-        attn_output, _ = self.self_attn(
-            self.self_attn_norm.pre(hidden_states), attention_mask, cache=cache, **kwargs
-        )
-        hidden_states = self.self_attn_norm.post(hidden_states, attn_output)
+        # Masked multi-head self-attention, Add & Norm
+        attn_input = self.sublayer_input(self.self_attn_norm, hidden_states)
+        attn_output, _ = self.self_attn(attn_input, attention_mask, cache=cache, **kwargs)
+        hidden_states = self.add_and_norm(self.self_attn_norm, hidden_states, attn_output)
 
+        # Multi-head attention over the encoder output, Add & Norm
         if encoder_hidden_states is not None:
+            cross_input = self.sublayer_input(self.cross_attn_norm, hidden_states)
             cross_output, _ = self.cross_attn(
-                self.cross_attn_norm.pre(hidden_states),
-                encoder_attention_mask,
-                encoder_hidden_states=encoder_hidden_states,
-                cache=cache,
-                **kwargs,
+                cross_input, encoder_attention_mask, encoder_hidden_states=encoder_hidden_states, cache=cache, **kwargs
             )
-            hidden_states = self.cross_attn_norm.post(hidden_states, cross_output)
+            hidden_states = self.add_and_norm(self.cross_attn_norm, hidden_states, cross_output)
 
-        ff_output = self.feed_forward(self.feed_forward_norm.pre(hidden_states))
-        return self.feed_forward_norm.post(hidden_states, ff_output)
+        # Feed forward, Add & Norm
+        ff_output = self.feed_forward(self.sublayer_input(self.feed_forward_norm, hidden_states))
+        return self.add_and_norm(self.feed_forward_norm, hidden_states, ff_output)

@@ -13,10 +13,9 @@ from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from .configuration_transformer import TransformerDecoderConfig
 from .attention import TransformerAttention
-from .embeddings import TransformerEmbeddings, default_position_ids
-from .inputs import (
+from .configuration_transformer import TransformerDecoderConfig
+from .validation import (
     check_cache,
     check_encoder_states,
     check_labels,
@@ -25,15 +24,16 @@ from .inputs import (
     input_shape,
 )
 from .layers import TransformerDecoderLayer
-from .pretrained import TransformerPreTrainedModel
+from .pretrained import TransformerPreTrainedModel, TransformerStack
 
 
-class TransformerDecoderModel(TransformerPreTrainedModel):
+class TransformerDecoderModel(TransformerStack):
     """The bare decoder: embeddings and a stack of causal layers. Built from a `TransformerDecoderConfig` it is
     a decoder-only model; built from the encoder-decoder `TransformerConfig` it is the decoder half of
     `TransformerModel`, with cross-attention to `encoder_hidden_states`."""
 
     config: TransformerDecoderConfig
+    layer_class = TransformerDecoderLayer
     _can_record_outputs = {
         "hidden_states": TransformerDecoderLayer,
         "attentions": OutputRecorder(TransformerAttention, index=1, layer_name="self_attn"),
@@ -41,19 +41,7 @@ class TransformerDecoderModel(TransformerPreTrainedModel):
     }
 
     def __init__(self, config: TransformerDecoderConfig):
-        super().__init__(config)
-        num_layers = config.decoder_layers if config.is_encoder_decoder else config.num_layers
-        self.embeddings = TransformerEmbeddings(config)
-        self.layers = nn.ModuleList([TransformerDecoderLayer(config, i) for i in range(num_layers)])
-        # Pre-LN leaves the last layer's output unnormalised; the paper's post-LN already ends on a LayerNorm.
-        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.embed_tokens = value
+        super().__init__(config, config.decoder_layers)
 
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # renamed in transformers 5.24, as there
     @merge_with_config_defaults
@@ -76,19 +64,14 @@ class TransformerDecoderModel(TransformerPreTrainedModel):
         past_length = cache.get_seq_length() if cache is not None else 0
         prefix = "decoder_" if is_encoder_decoder else ""
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids, past_length, prefix)
-        batch_size, seq_length = input_shape(input_ids, inputs_embeds)
+        batch_size = input_shape(input_ids, inputs_embeds)[0]
         check_encoder_states(encoder_hidden_states, encoder_attention_mask, batch_size, self.config.d_model)
 
-        if inputs_embeds is None:
-            inputs_embeds = self.embeddings.embed_tokens(input_ids)
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
             if is_encoder_decoder:
                 cache = EncoderDecoderCache(cache, DynamicCache(config=self.config))
-        positions = position_ids
-        if positions is None:
-            positions = default_position_ids(attention_mask, past_length, seq_length, inputs_embeds.device)
-        hidden_states = self.embeddings(inputs_embeds, positions)
+        hidden_states = self.embeddings(input_ids, inputs_embeds, attention_mask, position_ids, past_length)
 
         self_attention_cache = cache
         if isinstance(cache, EncoderDecoderCache):

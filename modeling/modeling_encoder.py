@@ -15,35 +15,23 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
-from .configuration_transformer import TransformerEncoderConfig
 from .attention import TransformerAttention
-from .embeddings import TransformerEmbeddings, default_position_ids
-from .inputs import check_labels, check_no_unknown_kwargs, check_stack_inputs, input_shape
+from .configuration_transformer import TransformerEncoderConfig
 from .layers import TransformerEncoderLayer
-from .pretrained import TransformerPreTrainedModel
+from .pretrained import TransformerPreTrainedModel, TransformerStack
+from .validation import check_labels, check_no_unknown_kwargs, check_stack_inputs, input_shape
 
 
-class TransformerEncoderModel(TransformerPreTrainedModel):
+class TransformerEncoderModel(TransformerStack):
     """The bare encoder: embeddings and a stack of self-attention layers. It is also the encoder half of
     `TransformerModel`, built there from the encoder-decoder config."""
 
     config: TransformerEncoderConfig
+    layer_class = TransformerEncoderLayer
     _can_record_outputs = {"hidden_states": TransformerEncoderLayer, "attentions": TransformerAttention}
 
     def __init__(self, config: TransformerEncoderConfig):
-        super().__init__(config)
-        num_layers = config.encoder_layers if config.is_encoder_decoder else config.num_layers
-        self.embeddings = TransformerEmbeddings(config)
-        self.layers = nn.ModuleList([TransformerEncoderLayer(config, i) for i in range(num_layers)])
-        # Pre-LN leaves the last layer's output unnormalised; the paper's post-LN already ends on a LayerNorm.
-        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.embed_tokens = value
+        super().__init__(config, config.encoder_layers)
 
     @merge_with_config_defaults
     @capture_outputs
@@ -59,11 +47,7 @@ class TransformerEncoderModel(TransformerPreTrainedModel):
         # among them when `Seq2SeqTrainer` evaluates by generating: the encoder has no use for them.
         check_no_unknown_kwargs(kwargs, also_allowed=("labels",) if self.config.is_encoder_decoder else ())
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids)
-        if inputs_embeds is None:
-            inputs_embeds = self.embeddings.embed_tokens(input_ids)
-        if position_ids is None:
-            position_ids = default_position_ids(attention_mask, 0, inputs_embeds.shape[1], inputs_embeds.device)
-        hidden_states = self.embeddings(inputs_embeds, position_ids)
+        hidden_states = self.embeddings(input_ids, inputs_embeds, attention_mask, position_ids)
 
         attention_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
@@ -189,6 +173,13 @@ class TransformerForSequenceClassification(TransformerPreTrainedModel):
 
 
 class TransformerForTokenClassification(TransformerPreTrainedModel):
+    """Encoder with a linear classifier on every token (named-entity recognition, tagging).
+
+    Not the library's `GenericForTokenClassification`: it builds its base model through `AutoModel`, which the code
+    saved for `trust_remote_code` cannot resolve without this package; it passes `cache` and `use_cache` to the base
+    model, which an encoder has no use for; it computes the loss without `num_items_in_batch`, so gradient
+    accumulation would average per micro-batch; and it ignores `config.dropout` when `classifier_dropout` is unset."""
+
     config: TransformerEncoderConfig
 
     def __init__(self, config: TransformerEncoderConfig):

@@ -11,7 +11,7 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_transformer import TransformerConfig
-from .inputs import check_labels
+from .validation import check_labels
 from .modeling_decoder import TransformerDecoderModel
 from .modeling_encoder import TransformerEncoderModel
 from .pretrained import TransformerPreTrainedModel

@@ -1,7 +1,8 @@
-"""The base class every model of the package derives from: weight initialisation, capability flags, and the
-checks and Hub extras of loading and saving."""
+"""The base classes of the models: `TransformerPreTrainedModel` (weight initialisation, capability flags, clear loading
+errors) and `TransformerStack`, what the encoder and the decoder stacks share."""
 
 import os
+from typing import ClassVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -9,7 +10,8 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
-from .configuration_transformer import TransformerConfigBase, _package_hub
+from .configuration_transformer import TransformerConfigBase
+from .embeddings import TransformerEmbeddings
 
 
 class TransformerPreTrainedModel(PreTrainedModel):
@@ -21,6 +23,12 @@ class TransformerPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+
+    # What the package adds to `save_pretrained` and `push_to_hub` (a README model card, filled in by `model_card=`,
+    # and every Auto class of the variant in config.json): `vanilla_transformer.hub` plugs it in when the package is
+    # imported. The copy of this file saved beside a checkpoint for `trust_remote_code` runs without the package, and
+    # saves as the library does.
+    hub_support: ClassVar[object | None] = None
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -76,19 +84,34 @@ class TransformerPreTrainedModel(PreTrainedModel):
         return (model, loading_info) if output_loading_info else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        # With the package installed, `vanilla_transformer.hub` adds the self-contained model code (via the config)
-        # and a README model card, which `model_card=` fills in. In that code itself, the library saves.
-        hub = _package_hub()
-        if hub is None:
+        if self.hub_support is None:
             return super().save_pretrained(save_directory, *args, **kwargs)
-        return hub.save_model(self, super().save_pretrained, save_directory, *args, **kwargs)
+        return self.hub_support.save_model(self, super().save_pretrained, save_directory, *args, **kwargs)
 
     def push_to_hub(self, repo_id: str, *args, **kwargs):
-        # Uploads exactly what `save_pretrained` writes, model card included (see `vanilla_transformer.hub`).
-        hub = _package_hub()
-        if hub is None:
+        if self.hub_support is None:
             return super().push_to_hub(repo_id, *args, **kwargs)
-        return hub.push_model(self, repo_id, *args, **kwargs)
+        return self.hub_support.push_model(self, repo_id, *args, **kwargs)
+
+
+class TransformerStack(TransformerPreTrainedModel):
+    """A stack of `num_layers` layers of `layer_class` on top of the embeddings; for pre-LN, a final LayerNorm (the
+    paper's post-LN already ends on one)."""
+
+    layer_class: ClassVar[type[nn.Module]]
+
+    def __init__(self, config: TransformerConfigBase, num_layers: int):
+        super().__init__(config)
+        self.embeddings = TransformerEmbeddings(config)
+        self.layers = nn.ModuleList([self.layer_class(config, i) for i in range(num_layers)])
+        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.embed_tokens = value
 
 
 def _weights_files(name_or_path, kwargs: dict) -> list[str]:

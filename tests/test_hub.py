@@ -40,7 +40,6 @@ from transformers.dynamic_module_utils import get_imports, get_relative_import_f
 import vanilla_transformer as vt
 from vanilla_transformer import hub
 from vanilla_transformer.configuration import CHECKPOINT_FORMAT
-from vanilla_transformer.hub import remote_code
 from helpers import random_ids, tiny_model
 
 
@@ -170,71 +169,61 @@ def test_config_json_names_every_auto_class_of_the_variant(variant, tmp_path):
     assert saved["vanilla_transformer_version"] == vt.__version__
 
 
-def test_saving_a_config_alone_writes_the_code_it_needs(tmp_path):
+def test_saving_a_config_alone_writes_the_config_module_and_names_it(tmp_path):
     vt.TransformerDecoderConfig(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=1).save_pretrained(tmp_path)
-    names = sorted(p.name for p in tmp_path.glob("*.py"))
-    # the decoder-only variant needs neither the encoder nor the encoder-decoder module
-    assert names == sorted(hub.remote_code_files(vt.TransformerDecoderConfig))
-    assert "modeling_decoder.py" in names and "modeling_encoder.py" not in names and "modeling_seq2seq.py" not in names
+    assert sorted(p.name for p in tmp_path.glob("*.py")) == ["configuration_transformer.py"]
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["auto_map"] == {"AutoConfig": "configuration_transformer.TransformerDecoderConfig"}
 
 
-# ---- the remote code is the package's source -------------------------------------------------------------------
+# ---- the remote code is the model folder, copied by the library -----------------------------------------------
 
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_remote_code_is_the_package_source_with_only_its_relative_imports_made_flat(variant):
-    files = hub.remote_code_files(VARIANTS[variant][2])
-    sources = {path.name: path for path in vt_modules()}
-    for name, text in files.items():
-        source = sources[name].read_text().splitlines()
-        generated = text.splitlines()
-        header, body = generated[: len(generated) - len(source)], generated[len(generated) - len(source) :]
-        assert all(line.startswith("# ") for line in header) and len(header) == 3, name
-        assert f"vanilla_transformer/{sources[name].parent.name}/{name}" in header[0]
-        for old, new in zip(source, body):
-            if old != new:  # only `from ..package.module import` -> `from .module import`
-                match = re.fullmatch(r"from \.\.\w+\.(\w+) import (.*)", old)
-                assert match and new == f"from .{match.group(1)} import {match.group(2)}", (name, old, new)
-        assert not re.search(r"^\s*(from\s+\.\.|import vanilla_transformer|from vanilla_transformer)", text, flags=re.M)
-
-
-def vt_modules() -> list[Path]:
-    root = Path(vt.__file__).parent
-    return [*root.glob("configuration/*.py"), *root.glob("modeling/*.py")]
+MODEL_FOLDER = Path(vt.__file__).parent / "modeling"
+SHARED_MODULES = {
+    "configuration_transformer.py", "validation.py", "embeddings.py", "attention.py", "layers.py", "pretrained.py"
+}
+# What a checkpoint of each variant carries: the modules its classes live in, and what they import.
+CODE_FILES = {
+    "seq2seq": SHARED_MODULES | {"modeling_encoder.py", "modeling_decoder.py", "modeling_seq2seq.py"},
+    "encoder": SHARED_MODULES | {"modeling_encoder.py"},
+    "decoder": SHARED_MODULES | {"modeling_decoder.py"},
+}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_saved_code_is_what_the_generator_makes_of_the_current_source(variant, tmp_path):
-    """A checkpoint carries the code of the package that saved it: the files must not drift from the source."""
-    model_class, _, config_class = VARIANTS[variant]
+def test_saved_code_is_the_model_folder_byte_for_byte(variant, tmp_path):
+    """A checkpoint carries the code of the package that saved it, unchanged."""
+    model_class, _, _ = VARIANTS[variant]
     tiny_model(model_class).save_pretrained(tmp_path)
-    saved = {p.name: p.read_text() for p in tmp_path.glob("*.py")}
-    assert saved == hub.remote_code_files(config_class)
-    for name in saved:
-        assert saved[name] == hub.render_module(next(p for p in vt_modules() if p.name == name))
+    saved = {p.name: p.read_bytes() for p in tmp_path.glob("*.py")}
+    assert set(saved) == CODE_FILES[variant]
+    for name, text in saved.items():
+        assert text == (MODEL_FOLDER / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_module_the_auto_map_names_is_saved_with_its_sibling_imports(variant, tmp_path):
     # what the library's loader will copy: the modules auto_map names and their sibling imports, all present
+    tiny_model(VARIANTS[variant][0]).save_pretrained(tmp_path)
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     for reference in auto_map.values():
         module_file = tmp_path / f"{reference.split('.')[0]}.py"
+        assert module_file.is_file(), reference
         for needed in get_relative_import_files(str(module_file)):
             assert Path(needed).is_file(), needed
-        # ... and no import that would require the package
-        assert "vanilla_transformer" not in get_imports(str(module_file))
 
 
-@pytest.mark.parametrize(
-    "source, problem",
-    [
-        ("from .. import hub\n", "does not name a module file"),
-        ("from ..configuration import TransformerConfig\n", "does not name a module file"),
-        ("import vanilla_transformer.hub\n", "would need the package installed"),
-        ("from vanilla_transformer.modeling import layers\n", "would need the package installed"),
-    ],
-)
-def test_generator_refuses_imports_the_flat_layout_cannot_hold(source, problem):
-    path = Path(vt.__file__).parent / "modeling" / "not_a_module.py"
-    with pytest.raises(hub.RemoteCodeError, match=problem):
-        remote_code._relative_imports(path, source)
+@pytest.mark.parametrize("module", sorted(p.name for p in MODEL_FOLDER.glob("*.py")))
+def test_the_model_folder_imports_nothing_above_it(module):
+    """Sibling imports and third-party packages only: what the library copies must run without the package."""
+    tree = ast.parse((MODEL_FOLDER / module).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level in (0, 1), f"{module}:{node.lineno} imports from above the model folder"
+            assert (node.module or "").split(".")[0] != "vanilla_transformer", f"{module}:{node.lineno}"
+        elif isinstance(node, ast.Import):
+            assert all(alias.name.split(".")[0] != "vanilla_transformer" for alias in node.names), module
+    assert "vanilla_transformer" not in get_imports(str(MODEL_FOLDER / module))
 
 
 # ---- push_to_hub uploads what save_pretrained writes -----------------------------------------------------------
@@ -249,7 +238,7 @@ def test_push_to_hub_uploads_exactly_the_files_of_save_pretrained(variant, fake_
     model.save_pretrained(tmp_path / "local", model_card={"model_id": repo_id})
     assert uploaded == folder_files(tmp_path / "local")
 
-    expected = {"config.json", "model.safetensors", "README.md", *hub.remote_code_files(VARIANTS[variant][2])}
+    expected = {"config.json", "model.safetensors", "README.md", *CODE_FILES[variant]}
     if model.can_generate():
         expected.add("generation_config.json")
     assert set(uploaded) == expected
@@ -379,7 +368,7 @@ def test_trainer_push_to_hub_uploads_code_weights_tokenizer_and_a_card_with_the_
     train_tiny(CardTrainer, tmp_path / "out").push_to_hub(dataset="tiny digit strings")
     repo = fake_hub.repos["someone/trained"]
     assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "README.md"} <= set(repo)
-    assert set(hub.remote_code_files(vt.TransformerDecoderConfig)) <= set(repo)
+    assert CODE_FILES["decoder"] <= set(repo)
     assert json.loads(repo["config.json"])["auto_map"]["AutoModelForCausalLM"] == "modeling_decoder.TransformerForCausalLM"
     card = ModelCard(repo["README.md"].decode())
     assert hub.card_origin(str(card)) == "generated"
@@ -407,13 +396,13 @@ def test_checkpoint_pushes_during_training_carry_the_model_code(fake_hub, tmp_pa
     # the library's checkpoint push copies config.json and the weights only: the mixin adds the code auto_map names
     train_tiny(CardTrainer, tmp_path / "out", push_to_hub=True, hub_strategy="every_save", save_strategy="steps", save_steps=1)
     pushed = [files for repo_id, files in fake_hub.commits if "config.json" in files]
-    assert pushed and all(set(hub.remote_code_files(vt.TransformerDecoderConfig)) <= set(files) for files in pushed)
+    assert pushed and all(CODE_FILES["decoder"] <= set(files) for files in pushed)
 
 
 def test_a_plain_trainer_push_still_uploads_a_repository_that_loads_both_ways(fake_hub, tmp_path):
     train_tiny(Trainer, tmp_path / "out").push_to_hub()
     repo = fake_hub.repos["someone/trained"]
-    assert set(hub.remote_code_files(vt.TransformerDecoderConfig)) <= set(repo)
+    assert CODE_FILES["decoder"] <= set(repo)
     assert "auto_map" in json.loads(repo["config.json"])
     assert hub.card_origin(repo["README.md"].decode()) == "trainer"  # the Trainer's own card, as documented
 
