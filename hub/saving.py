@@ -24,6 +24,7 @@ from transformers import PreTrainedModel
 from transformers.utils.hub import hf_api
 
 from ..auto import auto_map
+from ..modeling.pretrained import write_checksums
 from .model_card import card_origin, check_card_fields, write_model_card
 
 
@@ -54,8 +55,10 @@ class HubSupport:
         model.config.auto_map = auto_map(type(model.config))
         model.config.vanilla_transformer_version = self.version
         library_save(save_directory, **kwargs)
-        if model_card is not False and model.should_save_on_this_rank(kwargs.get("is_main_process", True)):
-            write_model_card(save_directory, model, **_card_fields(model_card))
+        if model.should_save_on_this_rank(kwargs.get("is_main_process", True)):
+            write_checksums(save_directory)
+            if model_card is not False:
+                write_model_card(save_directory, model, **_card_fields(model_card))
         return None
 
     def push_model(

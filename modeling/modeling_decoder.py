@@ -7,6 +7,7 @@ from transformers.generation import GenerationMixin
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithPast
 from transformers.modeling_utils import slice_logits_to_keep
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
@@ -66,6 +67,8 @@ class TransformerDecoderModel(TransformerStack):
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids, past_length, prefix)
         batch_size = input_shape(input_ids, inputs_embeds)[0]
         check_encoder_states(encoder_hidden_states, encoder_attention_mask, batch_size, self.config.d_model)
+        if not is_encoder_decoder:  # teacher-forced decoder inputs of a seq2seq model are padded without a mask by design
+            self.warn_if_padding_and_no_attention_mask(input_ids, attention_mask)
 
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
@@ -161,3 +164,10 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
+
+
+# `Trainer` tells a causal LM, whose labels label smoothing must shift, by its class name in the library's table of
+# causal LMs, which `AutoModelForCausalLM.register` does not fill: without this entry, `label_smoothing_factor` trains
+# the model to predict the token it is given. The entry is made here, beside the class, so that the copy of this code
+# saved for `trust_remote_code` makes it too.
+MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.setdefault(TransformerDecoderConfig.model_type, TransformerForCausalLM.__name__)

@@ -47,6 +47,7 @@ class TransformerEncoderModel(TransformerStack):
         # among them when `Seq2SeqTrainer` evaluates by generating: the encoder has no use for them.
         check_no_unknown_kwargs(kwargs, also_allowed=("labels",) if self.config.is_encoder_decoder else ())
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids)
+        self.warn_if_padding_and_no_attention_mask(input_ids, attention_mask)
         hidden_states = self.embeddings(input_ids, inputs_embeds, attention_mask, position_ids)
 
         attention_mask = create_bidirectional_mask(
@@ -144,9 +145,13 @@ class TransformerForSequenceClassification(TransformerPreTrainedModel):
     ) -> SequenceClassifierOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class ids in `[0, num_labels)`; float targets for regression (`num_labels == 1`) or multi-label.
+            Class ids in `[0, num_labels)`; real-valued targets (any numeric dtype) for regression (`num_labels == 1`
+            or `problem_type="regression"`); float 0/1 targets of shape `(batch_size, num_labels)` for multi-label.
         """
-        if labels is not None:
+        regression = self.config.problem_type == "regression" or (
+            self.config.problem_type is None and self.config.num_labels == 1
+        )
+        if labels is not None and not regression:
             check_labels(labels, self.config.num_labels)
         outputs = self.model(
             input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
@@ -156,6 +161,8 @@ class TransformerForSequenceClassification(TransformerPreTrainedModel):
         logits = self.out_proj(self.dropout(hidden))
         loss = None
         if labels is not None:
+            if regression:  # the mean squared error of real values, whichever dtype they came in
+                labels = labels.to(logits.dtype)
             loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions

@@ -11,7 +11,7 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_transformer import TransformerConfig
-from .validation import check_labels
+from .validation import check_labels, check_stack_inputs
 from .modeling_decoder import TransformerDecoderModel
 from .modeling_encoder import TransformerEncoderModel
 from .pretrained import TransformerPreTrainedModel
@@ -62,6 +62,19 @@ class TransformerModel(TransformerPreTrainedModel):
         if self.config.share_encoder_decoder_embeddings:
             self.decoder.set_input_embeddings(value)
 
+    def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True) -> nn.Embedding:
+        embeddings = super()._resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        self.resize_unshared_decoder_embeddings(embeddings.num_embeddings, mean_resizing)
+        return embeddings
+
+    def resize_unshared_decoder_embeddings(self, num_tokens: int, mean_resizing: bool = True) -> None:
+        """Source and target share one vocabulary even with separate embedding matrices
+        (`share_encoder_decoder_embeddings=False`): resizing it resizes the decoder's matrix too."""
+        embeddings = self.decoder.get_input_embeddings()
+        if not self.config.share_encoder_decoder_embeddings and embeddings.num_embeddings != num_tokens:
+            resized = self._get_resized_embeddings(embeddings, num_tokens, mean_resizing=mean_resizing)
+            self.decoder.set_input_embeddings(resized)
+
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # renamed in transformers 5.24, as there
     @can_return_tuple
     def forward(
@@ -78,6 +91,11 @@ class TransformerModel(TransformerPreTrainedModel):
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqModelOutput:
         if encoder_outputs is None:
+            # check the decoder's inputs too before the encoder runs: a mistake there should not cost an encoder pass
+            past_length = cache.get_seq_length() if isinstance(cache, EncoderDecoderCache) else 0
+            check_stack_inputs(
+                self.config, decoder_input_ids, decoder_inputs_embeds, decoder_attention_mask, None, past_length, "decoder_"
+            )
             encoder_outputs = self.encoder(
                 input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
             )
@@ -124,6 +142,11 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         # Lengths stay the library's (pass `max_new_tokens`): a model-level `max_length` would make every call
         # that passes `max_new_tokens` warn. A saved generation_config.json replaces all of this on load.
         self.generation_config.update(num_beams=4, length_penalty=0.6, early_stopping=True)
+
+    def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True) -> nn.Embedding:
+        embeddings = super()._resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        self.model.resize_unshared_decoder_embeddings(embeddings.num_embeddings, mean_resizing)
+        return embeddings  # `resize_token_embeddings` then ties the output projection to the resized embedding
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         # DataCollatorForSeq2Seq calls this to build `decoder_input_ids` in the data loader.

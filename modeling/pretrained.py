@@ -1,6 +1,7 @@
 """The base classes of the models: `TransformerPreTrainedModel` (weight initialisation, capability flags, clear loading
 errors) and `TransformerStack`, what the encoder and the decoder stacks share."""
 
+import hashlib
 import os
 from typing import ClassVar
 
@@ -12,6 +13,11 @@ from transformers import initialization as init
 
 from .configuration_transformer import TransformerConfigBase
 from .embeddings import TransformerEmbeddings
+
+
+# Beside the weights, the SHA-256 of each safetensors file as `sha256sum` writes it (`sha256sum -c` checks it too):
+# the format has no checksum of its own, so a corrupted tensor would otherwise load silently.
+CHECKSUMS_FILE = "checksums.sha256"
 
 
 class TransformerPreTrainedModel(PreTrainedModel):
@@ -29,6 +35,12 @@ class TransformerPreTrainedModel(PreTrainedModel):
     # imported. The copy of this file saved beside a checkpoint for `trust_remote_code` runs without the package, and
     # saves as the library does.
     hub_support: ClassVar[object | None] = None
+
+    def __init__(self, config: TransformerConfigBase, *inputs, **kwargs):
+        # A config changed after it was built (`config.update(...)`, a field set by hand, overrides passed to
+        # `from_pretrained`) is checked again here, with the same errors as at its construction.
+        config.check()
+        super().__init__(config, *inputs, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -56,8 +68,18 @@ class TransformerPreTrainedModel(PreTrainedModel):
         # weights whose shapes differ from those config.json describes (its error points to a log record). Both become
         # errors that say which file holds what. Missing keys stay the library's: logged, and listed by
         # `output_loading_info=True`.
+        #
+        # Stricter than the library: only safetensors load unless `use_safetensors=False` says otherwise (a
+        # `pytorch_model.bin` is a pickle), and a local folder's weights must match the checksums saved with them
+        # (`verify_checksums=False` skips that).
         output_loading_info = kwargs.pop("output_loading_info", False)
         ignore_mismatched_sizes = kwargs.pop("ignore_mismatched_sizes", False)
+        verify_checksums = kwargs.pop("verify_checksums", True)
+        if kwargs.get("use_safetensors") is None:
+            _refuse_pickled_weights(pretrained_model_name_or_path, kwargs)
+            kwargs["use_safetensors"] = True
+        if verify_checksums:
+            _verify_checksums(pretrained_model_name_or_path, kwargs)
         try:
             model, loading_info = super().from_pretrained(
                 pretrained_model_name_or_path,
@@ -82,6 +104,19 @@ class TransformerPreTrainedModel(PreTrainedModel):
                 "config was edited. Pass `ignore_mismatched_sizes=True` to re-initialise these weights instead."
             )
         return (model, loading_info) if output_loading_info else model
+
+    def _validate_generated_length(self, generation_config, input_ids_length, has_default_max_length):
+        # `generate()` calls this once, before the first step: a generation longer than learned positions reach is
+        # refused there, not when decoding gets to the limit.
+        super()._validate_generated_length(generation_config, input_ids_length, has_default_max_length)
+        limit = self.config.max_position_embeddings
+        if self.config.position_embedding_type == "learned" and generation_config.max_length > limit:
+            raise ValueError(
+                f"Generating up to {generation_config.max_length} tokens ({input_ids_length} given) needs positions up "
+                f"to {generation_config.max_length - 1}, but learned position embeddings cover "
+                f"max_position_embeddings={limit}: lower `max_new_tokens` (at most {limit - input_ids_length} here) "
+                "or shorten the prompt."
+            )
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         if self.hub_support is None:
@@ -120,6 +155,55 @@ def _weights_files(name_or_path, kwargs: dict) -> list[str]:
     if not os.path.isdir(folder):
         return []
     return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if name.endswith(".safetensors")]
+
+
+def _refuse_pickled_weights(name_or_path, kwargs: dict) -> None:
+    folder = os.path.join(str(name_or_path), kwargs.get("subfolder") or "")
+    if os.path.isdir(folder) and not _weights_files(name_or_path, kwargs):
+        pickled = sorted(name for name in os.listdir(folder) if name.endswith(".bin"))
+        if pickled:
+            raise OSError(
+                f"{folder} holds its weights only as {', '.join(pickled)}, a pickle, which these models do not load "
+                "by default. If you trust where it comes from, load it with `use_safetensors=False` (the library then "
+                "unpickles it with `weights_only=True`) and save it again: `save_pretrained` writes safetensors."
+            )
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: str | os.PathLike) -> str:
+    """Record the SHA-256 of every safetensors file of `folder` in its `checksums.sha256`, which loading verifies;
+    written beside it first and renamed into place, so a crash never leaves a partial list."""
+    names = sorted(name for name in os.listdir(folder) if name.endswith(".safetensors"))
+    lines = "".join(f"{file_sha256(os.path.join(folder, name))}  {name}\n" for name in names)
+    path = os.path.join(folder, CHECKSUMS_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as file:
+        file.write(lines)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def _verify_checksums(name_or_path, kwargs: dict) -> None:
+    """Compare a local checkpoint's safetensors files with the checksums saved beside them, if any."""
+    listing = os.path.join(str(name_or_path), kwargs.get("subfolder") or "", CHECKSUMS_FILE)
+    if not os.path.isfile(listing):
+        return
+    with open(listing, encoding="utf-8") as file:
+        for line in file:
+            expected, _, name = line.strip().partition("  ")
+            path = os.path.join(os.path.dirname(listing), name)
+            if name and os.path.isfile(path) and file_sha256(path) != expected:
+                raise OSError(
+                    f"{path} does not match the SHA-256 recorded in {listing} when it was saved: the file is "
+                    "truncated or corrupt, or was changed since. Download or save the checkpoint again, or pass "
+                    "`verify_checksums=False` to load it as it is."
+                )
 
 
 def _corrupt_weights_message(name_or_path, kwargs: dict, error: Exception) -> str:

@@ -22,6 +22,12 @@ LIBRARY_KWARGS = frozenset(TransformersKwargs.__annotations__) | {"output_cross_
 def check_no_unknown_kwargs(kwargs: dict, also_allowed: tuple[str, ...] = ()) -> None:
     """Raise `TypeError` for keyword arguments no layer of the model consumes, as Python does for a misspelt one."""
     unknown = sorted(set(kwargs) - LIBRARY_KWARGS - set(also_allowed))
+    if "token_type_ids" in unknown:
+        raise TypeError(
+            "forward() got `token_type_ids`, but these models have no segment (token type) embeddings: the paper's "
+            "Transformer tells a pair of texts apart by its separator token alone. Tokenize with "
+            "`return_token_type_ids=False` (the package's tokenizers do by default), or drop the column."
+        )
     if unknown:
         names = ", ".join(f"`{name}`" for name in unknown)
         raise TypeError(
@@ -62,6 +68,8 @@ def check_stack_inputs(
         if not inputs_embeds.dtype.is_floating_point:
             raise ValueError(f"`{prefix}inputs_embeds` must be a floating-point tensor, got {inputs_embeds.dtype}.")
         batch_size, seq_length = inputs_embeds.shape[:2]
+    if batch_size == 0:
+        raise ValueError(f"`{prefix}input_ids` holds no sequence (batch size 0): pass at least one.")
     if seq_length == 0:
         raise ValueError(f"`{prefix}input_ids` is empty: every sequence needs at least one token.")
 
@@ -98,9 +106,18 @@ def check_stack_inputs(
         bounds += [input_ids.min(), input_ids.max()]
     if position_ids is not None:
         bounds += [position_ids.min(), position_ids.max()]
+    binary_mask = attention_mask is not None and attention_mask.ndim == 2
+    if binary_mask:  # how many entries are neither 0 nor 1
+        bounds.append(((attention_mask != 0) & (attention_mask != 1)).sum())
     if not bounds:
         return
-    values = torch.stack(bounds).tolist()
+    values = torch.stack([bound.long() for bound in bounds]).tolist()
+    if binary_mask and values.pop() > 0:
+        raise ValueError(
+            f"`{prefix}attention_mask` must hold only 0 (padding) and 1 (a token to attend to); got other values "
+            f"(e.g. {attention_mask[(attention_mask != 0) & (attention_mask != 1)][0].item()}). For weighted "
+            "attention pass a prepared 4D additive mask."
+        )
     if input_ids is not None:
         low, high, values = values[0], values[1], values[2:]
         if low < 0 or high >= config.vocab_size:

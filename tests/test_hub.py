@@ -238,7 +238,7 @@ def test_push_to_hub_uploads_exactly_the_files_of_save_pretrained(variant, fake_
     model.save_pretrained(tmp_path / "local", model_card={"model_id": repo_id})
     assert uploaded == folder_files(tmp_path / "local")
 
-    expected = {"config.json", "model.safetensors", "README.md", *CODE_FILES[variant]}
+    expected = {"config.json", "model.safetensors", "checksums.sha256", "README.md", *CODE_FILES[variant]}
     if model.can_generate():
         expected.add("generation_config.json")
     assert set(uploaded) == expected

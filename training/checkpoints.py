@@ -27,6 +27,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from ..atomic import atomic_directory
+from ..modeling.pretrained import write_checksums
 
 
 # What `Trainer` saves besides the model: training state, never part of a model folder.
@@ -94,6 +95,7 @@ def average_checkpoints(
         for item in paths[-1].iterdir():
             if item.is_file() and item.name not in weight_files and not _is_training_state(item.name):
                 shutil.copy2(item, staging / item.name)
+        write_checksums(staging)  # of the averaged weights, not the copied ones of the last checkpoint
     return Path(output_dir)
 
 
