@@ -2,5 +2,15 @@
 and a set of importable functions; they run unchanged under `accelerate launch` (configs in `accelerate_configs/`).
 
 - `translation`: the paper's task end to end (the flagship; `make demo`).
-- `synthetic_data`: the built-in parallel corpus the examples use when given no data.
+- `language_modeling`, `classification`: decoder-only and encoder-only models, end to end.
+- `synthetic_data`, `synthetic_sentiment`: the built-in data the examples use when given none.
+
+What the examples share, so that each is a short script:
+
+- `arguments`: the command line: data, model and recipe options, every `TrainingArguments` flag with the paper's recipe
+  as its default, and presets.
+- `common`: the steps around `Trainer`: logging, starting or resuming a run, the tokenizer, the model, a time limit,
+  and the final model folder (the average of the last checkpoints).
+- `data`: datasets from local files (text, parallel text, CSV/TSV, JSON lines, Parquet) or the Hub.
+- `metrics`: sacreBLEU and accuracy through `evaluate`, computed directly when it cannot reach the Hub.
 """

@@ -55,26 +55,27 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from vanilla_transformer.examples import synthetic_sentiment
-from vanilla_transformer.training import (
-    LOCAL_METRICS,
-    MODEL_DIR,
+from vanilla_transformer.examples.arguments import (
     DataArguments,
-    InOrderTrainer,
     ModelArguments,
     RecipeArguments,
+    demo_unless_data,
+    parse_arguments,
+    set_learning_rate,
+)
+from vanilla_transformer.examples.common import (
+    LATEST,
+    MODEL_DIR,
     TimeLimitCallback,
     build_model,
-    demo_unless_data,
-    load_dataset_splits,
-    load_metric,
     load_or_train_tokenizer,
-    parse_arguments,
     save_final_model,
-    set_learning_rate,
     setup_logging,
     start_run,
 )
-from vanilla_transformer.training.runs import LATEST
+from vanilla_transformer.examples.data import load_dataset_splits
+from vanilla_transformer.examples.metrics import load_metric
+from vanilla_transformer.training import InOrderTrainer
 
 
 logger = logging.getLogger("vanilla_transformer.examples.classification")
@@ -83,9 +84,6 @@ DEFAULT_OUTPUT_DIR = "runs/classification"
 MLM_DIR = "mlm"  # inside output_dir: the masked-LM stage (its checkpoints, and the pretrained encoder in mlm/model)
 TEXT, PAIR, LABEL = "text", "text_pair", "label"  # the columns every split is brought to
 EXAMPLE_ID = "example_id"  # the masked-LM stage numbers its examples: their masks depend on it
-
-# The bundled copy of `evaluate`'s accuracy, for machines that cannot load the Hub's (see training/metrics.py).
-LOCAL_METRICS.setdefault("accuracy", Path(LOCAL_METRICS["sacrebleu"]).with_name("accuracy_metric.py"))
 
 # Defaults by preset; options on the command line override them. Model fields not named keep ModelArguments'
 # defaults (the paper's base model), training options the paper's recipe (without label smoothing).
@@ -420,7 +418,7 @@ def classifier(model_args, tokenizer, label_names: list[str], encoder_dir: str |
 
 
 def accuracy(metric):
-    """`compute_metrics`: accuracy of the most likely labels, computed by the `evaluate` metric."""
+    """`compute_metrics`: accuracy of the most likely labels, computed by `metric` (`load_metric("accuracy")`)."""
 
     def compute_metrics(eval_prediction) -> dict:
         logits = eval_prediction.predictions

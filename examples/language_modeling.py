@@ -48,24 +48,25 @@ from transformers import (
 )
 
 from vanilla_transformer.examples import synthetic_data
-from vanilla_transformer.training import (
-    LOCAL_METRICS,
+from vanilla_transformer.examples.arguments import (
     DataArguments,
-    InOrderTrainer,
     ModelArguments,
     RecipeArguments,
+    demo_unless_data,
+    parse_arguments,
+    set_learning_rate,
+)
+from vanilla_transformer.examples.common import (
     TimeLimitCallback,
     build_model,
-    demo_unless_data,
-    load_dataset_splits,
-    load_metric,
     load_or_train_tokenizer,
-    parse_arguments,
     save_final_model,
-    set_learning_rate,
     setup_logging,
     start_run,
 )
+from vanilla_transformer.examples.data import load_dataset_splits
+from vanilla_transformer.examples.metrics import load_metric
+from vanilla_transformer.training import InOrderTrainer
 
 
 logger = logging.getLogger("vanilla_transformer.examples.language_modeling")
@@ -73,9 +74,6 @@ logger = logging.getLogger("vanilla_transformer.examples.language_modeling")
 DEFAULT_OUTPUT_DIR = "runs/language_modeling"
 TEXT = "text"  # the column every split is brought to
 GROUP_BATCH_SIZE = 10_000  # texts concatenated at a time; evaluation splits keep each batch's last, shorter block
-
-# The bundled copy of `evaluate`'s accuracy, for machines that cannot load the Hub's (see training/metrics.py).
-LOCAL_METRICS.setdefault("accuracy", Path(LOCAL_METRICS["sacrebleu"]).with_name("accuracy_metric.py"))
 
 # Defaults by preset; options on the command line override them. Model fields not named keep ModelArguments'
 # defaults (the paper's base model), training options the paper's recipe (without label smoothing).
@@ -99,7 +97,7 @@ PRESETS = {
     # every 250 steps on 240 validation blocks (nanoGPT's 20 batches of 12), the final one on the whole split; the
     # last 10% of the characters are the validation split. The blocks are the paper's (post-LN, ReLU, sinusoidal
     # positions). Loss only, as nanoGPT (no accuracy metric: offline, `evaluate` spends 1.5 s retrying the Hub before
-    # the bundled copy loads). See benchmarks/shakespeare_char.py.
+    # the example computes it itself). See benchmarks/shakespeare_char.py.
     "shakespeare_char": dict(
         tokenizer_algorithm="byte_bpe", vocab_size=261, d_model=128, num_heads=4, d_ff=512, num_layers=4,
         dropout=0.0, block_size=64, keep_linebreaks=True, add_special_tokens=False, validation_split_percentage=10,
@@ -355,7 +353,7 @@ def predicted_tokens(logits, labels):
 
 
 def next_token_accuracy(metric):
-    """`compute_metrics`: the accuracy of the predicted next tokens, computed by the `evaluate` metric."""
+    """`compute_metrics`: the accuracy of the predicted next tokens, computed by `metric` (`load_metric("accuracy")`)."""
 
     def compute_metrics(eval_prediction) -> dict:
         predictions, labels = eval_prediction.predictions, eval_prediction.label_ids

@@ -40,23 +40,25 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSe
 from transformers.trainer_utils import IntervalStrategy
 
 from vanilla_transformer.examples import synthetic_data
-from vanilla_transformer.training import (
+from vanilla_transformer.examples.arguments import (
     DataArguments,
-    InOrderSeq2SeqTrainer,
     ModelArguments,
     RecipeArguments,
-    build_model,
     demo_unless_data,
-    load_dataset_splits,
-    load_metric,
-    load_or_train_tokenizer,
     parse_arguments,
-    save_final_model,
     set_learning_rate,
+)
+from vanilla_transformer.examples.common import (
     TimeLimitCallback,
+    build_model,
+    load_or_train_tokenizer,
+    save_final_model,
     setup_logging,
     start_run,
 )
+from vanilla_transformer.examples.data import file_format, load_dataset_splits
+from vanilla_transformer.examples.metrics import load_metric
+from vanilla_transformer.training import InOrderSeq2SeqTrainer
 
 
 logger = logging.getLogger("vanilla_transformer.examples.translation")
@@ -403,7 +405,7 @@ def evaluate_model(model_dir, sources, references, args, training_args, metric=N
     set_generation_defaults(model, args, training_args)  # the decoding options given, if any (not saved)
     training_args.eval_strategy = IntervalStrategy.NO  # training is over: this trainer only predicts
     trainer = InOrderSeq2SeqTrainer(model=model, args=training_args, processing_class=tokenizer,
-                                 data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
+                                    data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
     started = time.perf_counter()
     hypotheses = translate(trainer, sources, max_source_length=args.max_source_length)
     results = {"translate_time_s": round(time.perf_counter() - started, 1), "hypotheses": hypotheses,
@@ -511,8 +513,6 @@ def _read_lines(path: str) -> list[str]:
 
 
 def _is_text(path: str) -> bool:
-    from vanilla_transformer.training import file_format
-
     return file_format(path) == "text"
 
 

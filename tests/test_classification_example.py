@@ -15,6 +15,7 @@ from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassificatio
 
 import vanilla_transformer as vt  # noqa: F401  (registers the models with the Auto classes)
 from vanilla_transformer.examples import classification as cls
+from vanilla_transformer.examples import metrics
 
 
 MLM_STEPS, STEPS, SAVE_EVERY = 20, 30, 10
@@ -72,9 +73,9 @@ def test_pretraining_then_fine_tuning_and_the_accuracy_is_the_saved_models(run):
     correct = (logits.argmax(-1) == torch.tensor(labels)).sum().item()
     assert results["eval_examples"] == len(validation) == 300
     assert results["eval_accuracy"] == correct / len(validation)
-    # ... computed by an `evaluate` module (the Hub's, or the bundled copy offline).
+    # ... computed by `evaluate`'s module (the Hub's), or offline by the examples' own.
     assert [type(metric).__name__ for metric in run.metrics] == ["Accuracy"]
-    assert isinstance(run.metrics[0], evaluate.EvaluationModule)
+    assert isinstance(run.metrics[0], (evaluate.EvaluationModule, metrics.Accuracy))
     for sample, text, label, predicted in zip(results["samples"], texts, labels, logits.argmax(-1)):
         assert sample == {"text": text, "label": model.config.id2label[label], "predicted": model.config.id2label[int(predicted)]}
 

@@ -1,33 +1,30 @@
 """The paper's training recipe (`vanilla_transformer.training`): the learning-rate schedule against the paper's formula,
-the Trainer arguments and the loss `Trainer` then minimises, checkpoint averaging, metrics, data loading, arguments."""
+the Trainer arguments and the loss `Trainer` then minimises, checkpoint averaging, and evaluation in dataset order
+when training batches by length."""
 
-import json
-import logging
 import os
 
 import datasets
 import pytest
-import sacrebleu
 import torch
 from safetensors.torch import load_file
+from training_helpers import run_trainer, tiny_model, tiny_translation_data
 from transformers import (
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
     DataCollatorForSeq2Seq,
+    DataCollatorWithPadding,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
+    Trainer,
     TrainingArguments,
 )
 
-import vanilla_transformer as vt
-from vanilla_transformer import training
-from vanilla_transformer.examples import synthetic_data
 from vanilla_transformer.training import (
+    InOrderSeq2SeqTrainer,
+    InOrderTrainer,
     average_checkpoints,
     find_checkpoints,
-    load_dataset_splits,
-    load_local_dataset,
-    load_metric,
     paper_learning_rate,
     paper_lr_scheduler,
     paper_optimizer,
@@ -96,34 +93,7 @@ def test_paper_training_arguments_hold_the_recipe_and_take_overrides(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_data():
     """A tokenizer and 64 tokenized pairs of the built-in translation data."""
-    raw = synthetic_data.synthetic_translation_dataset({"train": 64}, seed=1)["train"]
-    tokenizer = vt.train_tokenizer(raw, text_column=["en", "syn"], vocab_size=200, show_progress=False)
-    features = raw.map(
-        lambda b: {**tokenizer(b["en"]), "labels": tokenizer(text_target=b["syn"])["input_ids"]},
-        batched=True, remove_columns=raw.column_names,
-    )
-    return tokenizer, features
-
-
-def tiny_model(tokenizer, seed=0, **overrides):
-    torch.manual_seed(seed)
-    config = vt.config_from_tokenizer(
-        tokenizer, "seq2seq", **{**dict(d_model=16, num_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1, dropout=0.0), **overrides}
-    )
-    return vt.TransformerForConditionalGeneration(config)
-
-
-def run_trainer(tmp_path, tokenizer, features, steps, callbacks=None, **overrides):
-    model = tiny_model(tokenizer)
-    args = paper_training_arguments(
-        str(tmp_path), **{**dict(d_model=16, warmup_steps=4, max_steps=steps, per_device_train_batch_size=8,
-                                 logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True,
-                                 dataloader_pin_memory=False, train_sampling_strategy="sequential"), **overrides}
-    )
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=features, processing_class=tokenizer,
-                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=callbacks)
-    trainer.train()
-    return trainer
+    return tiny_translation_data()
 
 
 def test_trainer_follows_the_paper_schedule_and_optimizer(tmp_path, tiny_data):
@@ -175,17 +145,6 @@ def test_gradient_accumulation_gives_the_same_model_as_one_big_batch(tmp_path, t
         if name.endswith(("qkv_proj.bias", "kv_proj.bias")):
             continue  # the key biases get no true gradient; Adam turns their rounding noise into steps (see below)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
-
-
-def test_time_limit_stops_training_with_a_checkpoint(tmp_path, tiny_data):
-    tokenizer, features = tiny_data
-    limit = training.TimeLimitCallback(minutes=1e-9)
-    trainer = run_trainer(tmp_path, tokenizer, features, steps=1000, callbacks=[limit], save_strategy="steps",
-                          save_steps=500)
-    assert trainer.state.global_step == limit.stopped_at == 1
-    assert [p.name for p in find_checkpoints(tmp_path)] == ["checkpoint-1"]
-    with pytest.raises(ValueError, match="positive"):
-        training.TimeLimitCallback(0)
 
 
 # --- checkpoint averaging ---------------------------------------------------------------------------------------------
@@ -272,167 +231,32 @@ def test_average_checkpoints_command(run_dir, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-# --- metrics ----------------------------------------------------------------------------------------------------------
-
-HYPOTHESES = ["the cat sat on the mat .", "a dog runs in the park", "hello there general kenobi"]
-REFERENCES = ["the cat sat on a mat .", "a dog is running in the park .", "hello there general kenobi"]
 
 
-@pytest.mark.parametrize("tokenize", ["13a", "none"])
-def test_bundled_sacrebleu_is_sacrebleu(tokenize):
-    metric = load_metric("sacrebleu", source="local")
-    result = metric.compute(predictions=HYPOTHESES, references=[[r] for r in REFERENCES], tokenize=tokenize)
-    expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES], tokenize=tokenize)
-    assert result["score"] == pytest.approx(expected.score, abs=1e-12)
-    assert result["counts"] == expected.counts and result["sys_len"] == expected.sys_len
-    assert set(result) == {"score", "counts", "totals", "precisions", "bp", "sys_len", "ref_len"}
-    # one reference per prediction may also be given flat
-    assert metric.compute(predictions=HYPOTHESES, references=REFERENCES, tokenize=tokenize)["score"] == result["score"]
+# --- evaluation in dataset order --------------------------------------------------------------------------------------
 
 
-def test_load_metric_prefers_the_hub_and_falls_back_to_the_bundled_copy(monkeypatch, caplog):
-    import evaluate
+@pytest.mark.parametrize(
+    "library_class, in_order_class", [(Trainer, InOrderTrainer), (Seq2SeqTrainer, InOrderSeq2SeqTrainer)]
+)
+def test_in_order_trainers_evaluate_in_dataset_order_when_training_groups_by_length(tmp_path, tiny_data, library_class,
+                                                                                     in_order_class):
+    """The library's evaluation sampler follows `train_sampling_strategy`: with "group_by_length" the library's
+    trainers read the evaluation and test sets longest first; the in-order ones read them as they are. (Once the
+    library stops reordering them, the first assertion fails, and the in-order trainers can go.)"""
+    tokenizer, _ = tiny_data
+    # Example i is token 5 + i, 1 to 5 times: the first token of a row says which example it is.
+    examples = datasets.Dataset.from_dict({"input_ids": [[5 + i] * (1 + i % 5) for i in range(20)]})
+    args = Seq2SeqTrainingArguments(str(tmp_path), train_sampling_strategy="group_by_length",
+                                    per_device_eval_batch_size=4, report_to=[], use_cpu=True)
+    model, collator = tiny_model(tokenizer), DataCollatorWithPadding(tokenizer)
 
-    real_load = evaluate.load
-    calls = []
+    def orders(trainer_class):  # the examples its evaluation and its test data loaders read, in their order
+        trainer = trainer_class(model=model, args=args, data_collator=collator)
+        loaders = trainer.get_eval_dataloader(examples), trainer.get_test_dataloader(examples)
+        return [[row[0] - 5 for batch in loader for row in batch["input_ids"].tolist()] for loader in loaders]
 
-    def hub_down(path, **kwargs):
-        calls.append(path)
-        if path == "sacrebleu":
-            raise FileNotFoundError("Couldn't find a module script ... doesn't exist on the Hugging Face Hub")
-        return real_load(path, **kwargs)
-
-    monkeypatch.setattr(evaluate, "load", hub_down)
-    with caplog.at_level(logging.WARNING, logger="vanilla_transformer"):
-        metric = load_metric("sacrebleu")
-    assert calls[0] == "sacrebleu" and calls[1].endswith("sacrebleu_metric.py")
-    assert "bundled copy" in caplog.text
-    assert metric.compute(predictions=["a b c d"], references=[["a b c d"]])["score"] == pytest.approx(100.0)
-    with pytest.raises(FileNotFoundError):
-        load_metric("sacrebleu", source="hub")
-
-    monkeypatch.setattr(evaluate, "load", lambda path, **kwargs: ("hub module", path))
-    assert load_metric("sacrebleu") == ("hub module", "sacrebleu")  # reachable Hub: its module is used
-    with pytest.raises(ValueError, match="no bundled copy"):
-        load_metric("rouge", source="local")
-
-
-# --- data -------------------------------------------------------------------------------------------------------------
-
-
-def test_parallel_text_files(tmp_path):
-    (tmp_path / "train.en").write_text("a man .\n\nNA\ntwo dogs\n", encoding="utf-8")
-    (tmp_path / "train.de").write_text("ein mann .\n\nNA\nzwei hunde\n", encoding="utf-8")
-    data = load_local_dataset([tmp_path / "train.en", tmp_path / "train.de"], column_names=["en", "de"], parallel=True)
-    assert data.column_names == ["en", "de"]
-    assert list(data["en"]) == ["a man .", "", "NA", "two dogs"]  # empty lines keep the files aligned
-    assert list(data["de"]) == ["ein mann .", "", "NA", "zwei hunde"]
-    (tmp_path / "short.de").write_text("ein mann .\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="same number of lines"):
-        load_local_dataset([tmp_path / "train.en", tmp_path / "short.de"], column_names=["en", "de"], parallel=True)
-    plain = load_local_dataset(tmp_path / "train.en")
-    assert plain.column_names == ["text"] and len(plain) == 4
-
-
-def test_tsv_csv_and_json_lines(tmp_path):
-    (tmp_path / "data.tsv").write_text('1\tit\'s "great" , really\n0\tNA\n', encoding="utf-8")
-    tsv = load_local_dataset(tmp_path / "data.tsv", column_names=["label", "sentence"])
-    assert list(tsv["sentence"]) == ['it\'s "great" , really', "NA"]  # no unquoting, no missing values
-    assert list(tsv["label"]) == [1, 0]
-    (tmp_path / "data.csv").write_text('en,de\n"a, b",null\n', encoding="utf-8")
-    assert load_local_dataset(tmp_path / "data.csv")[0] == {"en": "a, b", "de": "null"}
-    (tmp_path / "data.jsonl").write_text(json.dumps({"translation": {"en": "a", "de": "b"}}) + "\n", encoding="utf-8")
-    assert load_local_dataset(tmp_path / "data.jsonl")[0] == {"translation": {"en": "a", "de": "b"}}
-    with pytest.raises(ValueError, match="share a format"):
-        load_local_dataset([tmp_path / "data.csv", tmp_path / "data.tsv"])
-    with pytest.raises(FileNotFoundError):
-        load_local_dataset(tmp_path / "missing.txt")
-
-
-def test_load_dataset_splits_from_files_and_from_the_hub(tmp_path, monkeypatch):
-    for name in ("train.en", "train.de", "dev.en", "dev.de"):
-        (tmp_path / name).write_text("x\ny\n", encoding="utf-8")
-    splits = load_dataset_splits(
-        data_files={"train": [tmp_path / "train.en", tmp_path / "train.de"], "dev": [tmp_path / "dev.en", tmp_path / "dev.de"]},
-        column_names=["en", "de"], parallel=True,
-    )
-    assert set(splits) == {"train", "validation"} and splits["validation"].column_names == ["en", "de"]
-
-    calls = []
-
-    def fake_load_dataset(name, config=None, **kwargs):  # the Hub cannot be reached here: check the call
-        calls.append((name, config, kwargs))
-        return datasets.DatasetDict({"train": datasets.Dataset.from_dict({"a": ["x"]}),
-                                     "valid": datasets.Dataset.from_dict({"a": ["y"]})})
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    splits = load_dataset_splits(dataset_name="wmt/wmt14", dataset_config_name="de-en", cache_dir="c")
-    assert calls == [("wmt/wmt14", "de-en", {"cache_dir": "c"})]
-    assert set(splits) == {"train", "validation"}
-    with pytest.raises(ValueError, match="either dataset_name"):
-        load_dataset_splits()
-
-
-# --- command-line arguments -------------------------------------------------------------------------------------------
-
-
-def test_parse_arguments_layers_defaults_recipe_presets_and_command_line():
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class Extra:
-        preset: str | None = None
-        color: str = field(default="red")
-
-    presets = {"small": {"d_model": 64, "warmup_steps": 10, "color": "blue"}}
-    model, data, recipe, extra, args = training.parse_arguments(
-        (training.ModelArguments, training.DataArguments, training.RecipeArguments, Extra), ["--output_dir", "o"],
-        presets=presets, preset=lambda namespace: "small" if not namespace.train_file else None,
-    )
-    assert (model.d_model, args.warmup_steps, extra.color, extra.preset) == (64, 10, "blue", "small")
-    assert args.adam_beta2 == 0.98 and args.label_smoothing_factor == 0.1 and args.learning_rate is None
-    assert training.set_learning_rate(args, model.d_model, recipe.lr_scale) == pytest.approx((64 * 10) ** -0.5)
-
-    model, data, recipe, extra, args = training.parse_arguments(
-        (training.ModelArguments, training.DataArguments, training.RecipeArguments, Extra),
-        ["--output_dir", "o", "--train_file", "a.txt", "--warmup_steps", "5", "--learning_rate", "0.01", "--adam_beta2", "0.9"],
-        presets=presets, preset=lambda namespace: "small" if not namespace.train_file else None,
-    )
-    assert (model.d_model, args.warmup_steps, extra.color, data.train_file) == (512, 5, "red", ["a.txt"])
-    assert args.adam_beta2 == 0.9 and training.set_learning_rate(args, 512) == 0.01
-    _, _, _, extra, args = training.parse_arguments(
-        (training.ModelArguments, training.DataArguments, training.RecipeArguments, Extra),
-        ["--output_dir", "o", "--train_file", "a.txt", "--preset", "small", "--d_model", "32"], presets=presets,
-    )
-    assert extra.color == "blue" and args.warmup_steps == 10
-    with pytest.raises(ValueError, match="not options"):
-        training.parse_arguments((Extra,), ["--output_dir", "o"], presets={"bad": {"colour": 1}}, preset="bad")
-
-
-def test_parse_config_overrides():
-    parsed = training.parse_config_overrides("norm_first=True,dropout=0.3,activation_function=gelu,init_std=null",
-                                             vt.TransformerConfig)
-    assert parsed == {"norm_first": True, "dropout": 0.3, "activation_function": "gelu", "init_std": None}
-    with pytest.raises(ValueError, match="no field"):
-        training.parse_config_overrides("d_modle=3", vt.TransformerConfig)
-    with pytest.raises(ValueError, match="name=value"):
-        training.parse_config_overrides("dropout", vt.TransformerConfig)
-
-
-def test_fsdp_config_wraps_the_models_no_split_modules():
-    """The shipped FSDP config wraps exactly the layer classes the models declare as `_no_split_modules`."""
-    from accelerate.commands.config.config_args import load_config_from_file
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    config = load_config_from_file(os.path.join(root, "examples", "accelerate_configs", "fsdp.yaml"))
-    wrapped = config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(",")
-    assert sorted(wrapped) == sorted(vt.TransformerPreTrainedModel._no_split_modules)
-    assert config.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
-    assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
-    model_classes = {type(m).__name__ for m in tiny_model(vt.train_tokenizer(iter(["a b c"]), vocab_size=20,
-                                                                               show_progress=False)).modules()}
-    assert set(wrapped) <= model_classes
-    for name in ("cpu_2proc", "multi_gpu", "deepspeed_zero2"):
-        assert load_config_from_file(os.path.join(root, "examples", "accelerate_configs", f"{name}.yaml")).num_processes >= 2
-    with open(os.path.join(root, "examples", "accelerate_configs", "ds_zero2.json")) as file:
-        assert json.load(file)["zero_optimization"]["stage"] == 2
+    assert all(sorted(order) == list(range(20)) != order for order in orders(library_class))
+    assert orders(in_order_class) == [list(range(20))] * 2
+    args.train_sampling_strategy = "random"  # any other strategy: the library reads them in order too
+    assert orders(library_class) == orders(in_order_class) == [list(range(20))] * 2

@@ -1,7 +1,7 @@
 """Tokenizers for the models of this package, trained with the `tokenizers` library and used through `transformers`."""
 
 from .matching import check_tokenizer_matches, config_from_tokenizer
-from .training import ALGORITHMS, SPECIAL_TOKENS, VARIANTS, train_tokenizer
+from .trainers import ALGORITHMS, SPECIAL_TOKENS, VARIANTS, train_tokenizer
 
 
 __all__ = [

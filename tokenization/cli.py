@@ -14,7 +14,7 @@ import os
 import sys
 
 from ..atomic import atomic_directory
-from .training import ALGORITHMS, DEFAULT_MODEL_MAX_LENGTH, DEFAULT_VOCAB_SIZE, VARIANTS, train_tokenizer
+from .trainers import ALGORITHMS, DEFAULT_MODEL_MAX_LENGTH, DEFAULT_VOCAB_SIZE, VARIANTS, train_tokenizer
 
 
 PROG = "vanilla-transformer-train-tokenizer"

@@ -1,5 +1,5 @@
-"""Command-line arguments shared by the examples: data, model and recipe options, every `TrainingArguments` flag with
-the paper's recipe as its default, and presets (named sets of defaults that explicit flags still override).
+"""The examples' command line: data, model and recipe options, every `TrainingArguments` flag with the paper's recipe
+as its default, and presets (named sets of defaults that explicit flags still override).
 
 An example declares its own dataclasses next to these and calls `parse_arguments`:
 
@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 import torch
 from transformers import HfArgumentParser, PreTrainedConfig, Seq2SeqTrainingArguments, TrainingArguments
 
-from .recipe import PAPER_CHECKPOINTS_AVERAGED, PAPER_SEQ2SEQ_TRAINING_ARGUMENTS, PAPER_TRAINING_ARGUMENTS, paper_learning_rate
+from vanilla_transformer.training import (
+    PAPER_CHECKPOINTS_AVERAGED,
+    PAPER_SEQ2SEQ_TRAINING_ARGUMENTS,
+    PAPER_TRAINING_ARGUMENTS,
+    paper_learning_rate,
+)
 
 
 @dataclass
 class DataArguments:
-    """Where the data comes from: a dataset on the Hub or local files (see `vanilla_transformer.training.data`)."""
+    """Where the data comes from: a dataset on the Hub or local files (see `vanilla_transformer.examples.data`)."""
 
     dataset_name: str | None = field(
         default=None, metadata={"help": "A dataset on the Hugging Face Hub, e.g. 'wmt/wmt14' (needs the network)."}

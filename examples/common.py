@@ -1,5 +1,6 @@
 """The steps every example takes around `Trainer`: logging, starting or resuming a run, the tokenizer and the model,
-and the final model folder (the average of the last checkpoints). Each works unchanged under `accelerate launch`."""
+a time limit, and the final model folder (the average of the last checkpoints). Each works unchanged under
+`accelerate launch`."""
 
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ from pathlib import Path
 import datasets
 import torch
 import transformers
-from torch.utils.data import SequentialSampler
-from transformers import AutoTokenizer, PreTrainedModel, Seq2SeqTrainer, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers import AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..tokenization import check_tokenizer_matches, config_from_tokenizer, train_tokenizer
-from .arguments import ModelArguments, parse_config_overrides
-from ..atomic import atomic_directory
-from .checkpoints import average_checkpoints, find_checkpoints
+from vanilla_transformer import TransformerConfig, TransformerDecoderConfig, TransformerEncoderConfig
+from vanilla_transformer.atomic import atomic_directory
+from vanilla_transformer.examples.arguments import ModelArguments, parse_config_overrides
+from vanilla_transformer.tokenization import check_tokenizer_matches, config_from_tokenizer, train_tokenizer
+from vanilla_transformer.training import average_checkpoints, find_checkpoints
 
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 TOKENIZER_DIR = "tokenizer"  # inside output_dir: the tokenizer a run trained
 MODEL_DIR = "model"  # inside output_dir: the final model folder (model, tokenizer, generation config)
 LATEST = ("latest", "last", "true")  # --resume_from_checkpoint values meaning "the newest checkpoint in output_dir"
+CONFIG_CLASSES = {  # build_model's variants
+    "seq2seq": TransformerConfig, "encoder": TransformerEncoderConfig, "decoder": TransformerDecoderConfig,
+}
 
 
 def setup_logging(training_args: TrainingArguments) -> None:
@@ -127,9 +130,6 @@ def build_model(auto_class, model_args: ModelArguments, tokenizer, variant: str,
         model = auto_class.from_pretrained(model_args.model_name_or_path)
         check_tokenizer_matches(tokenizer, model)
         return model
-    from .. import TransformerConfig, TransformerDecoderConfig, TransformerEncoderConfig
-
-    config_class = {"seq2seq": TransformerConfig, "encoder": TransformerEncoderConfig, "decoder": TransformerDecoderConfig}[variant]
     config = config_from_tokenizer(
         tokenizer,
         variant,
@@ -140,7 +140,7 @@ def build_model(auto_class, model_args: ModelArguments, tokenizer, variant: str,
         attention_dropout=model_args.attention_dropout,
         activation_dropout=model_args.activation_dropout,
         **fields,
-        **parse_config_overrides(model_args.config_overrides, config_class),
+        **parse_config_overrides(model_args.config_overrides, CONFIG_CLASSES[variant]),
     )
     return auto_class.from_config(config)
 
@@ -172,26 +172,6 @@ def save_final_model(trainer: Trainer, average_last: int) -> tuple[Path, list[Pa
     trainer.save_model(str(final_dir))  # every process takes part (FSDP and DeepSpeed gather the weights)
     trainer.accelerator.wait_for_everyone()
     return final_dir, []
-
-
-class InOrderEvaluationMixin:
-    """Keeps `evaluate()` and `predict()` in the order of the dataset. The library's evaluation sampler follows
-    `train_sampling_strategy`: with "group_by_length" it visits the examples in a random length-grouped order, so
-    predictions would no longer line up with the texts and references they are printed and scored beside."""
-
-    def _get_eval_sampler(self, eval_dataset):
-        sampler = super()._get_eval_sampler(eval_dataset)
-        if isinstance(sampler, LengthGroupedSampler):
-            return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # the library's default
-        return sampler
-
-
-class InOrderTrainer(InOrderEvaluationMixin, Trainer):
-    """`Trainer` whose evaluation and predictions keep the order of the dataset (`InOrderEvaluationMixin`)."""
-
-
-class InOrderSeq2SeqTrainer(InOrderEvaluationMixin, Seq2SeqTrainer):
-    """`Seq2SeqTrainer` whose evaluation and predictions keep the order of the dataset (`InOrderEvaluationMixin`)."""
 
 
 class TimeLimitCallback(TrainerCallback):
@@ -232,11 +212,9 @@ def _has_tokenizer(directory: str) -> bool:
 
 
 __all__ = [
+    "LATEST",
     "MODEL_DIR",
     "TOKENIZER_DIR",
-    "InOrderEvaluationMixin",
-    "InOrderSeq2SeqTrainer",
-    "InOrderTrainer",
     "TimeLimitCallback",
     "build_model",
     "load_or_train_tokenizer",

@@ -1,0 +1,221 @@
+"""What the examples share (`vanilla_transformer.examples`: `arguments`, `common`, `data`, `metrics` and the accelerate
+configs): the command line with the paper's recipe and presets as defaults, the time limit, data loading from local
+files and the Hub, and metrics that give the same figures with and without the Hub."""
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+
+import datasets
+import evaluate
+import pytest
+import sacrebleu
+from training_helpers import run_trainer, tiny_model, tiny_translation_data
+
+import vanilla_transformer as vt
+from vanilla_transformer.examples import metrics
+from vanilla_transformer.examples.arguments import (
+    DataArguments,
+    ModelArguments,
+    RecipeArguments,
+    parse_arguments,
+    parse_config_overrides,
+    set_learning_rate,
+)
+from vanilla_transformer.examples.common import TimeLimitCallback
+from vanilla_transformer.examples.data import load_dataset_splits, load_local_dataset
+from vanilla_transformer.training import find_checkpoints
+
+
+# --- command-line arguments (arguments.py) ----------------------------------------------------------------------------
+
+
+def test_parse_arguments_layers_defaults_recipe_presets_and_command_line():
+    @dataclass
+    class Extra:
+        preset: str | None = None
+        color: str = field(default="red")
+
+    presets = {"small": {"d_model": 64, "warmup_steps": 10, "color": "blue"}}
+    model, data, recipe, extra, args = parse_arguments(
+        (ModelArguments, DataArguments, RecipeArguments, Extra), ["--output_dir", "o"],
+        presets=presets, preset=lambda namespace: "small" if not namespace.train_file else None,
+    )
+    assert (model.d_model, args.warmup_steps, extra.color, extra.preset) == (64, 10, "blue", "small")
+    assert args.adam_beta2 == 0.98 and args.label_smoothing_factor == 0.1 and args.learning_rate is None
+    assert set_learning_rate(args, model.d_model, recipe.lr_scale) == pytest.approx((64 * 10) ** -0.5)
+
+    model, data, recipe, extra, args = parse_arguments(
+        (ModelArguments, DataArguments, RecipeArguments, Extra),
+        ["--output_dir", "o", "--train_file", "a.txt", "--warmup_steps", "5", "--learning_rate", "0.01", "--adam_beta2", "0.9"],
+        presets=presets, preset=lambda namespace: "small" if not namespace.train_file else None,
+    )
+    assert (model.d_model, args.warmup_steps, extra.color, data.train_file) == (512, 5, "red", ["a.txt"])
+    assert args.adam_beta2 == 0.9 and set_learning_rate(args, 512) == 0.01
+    _, _, _, extra, args = parse_arguments(
+        (ModelArguments, DataArguments, RecipeArguments, Extra),
+        ["--output_dir", "o", "--train_file", "a.txt", "--preset", "small", "--d_model", "32"], presets=presets,
+    )
+    assert extra.color == "blue" and args.warmup_steps == 10
+    with pytest.raises(ValueError, match="not options"):
+        parse_arguments((Extra,), ["--output_dir", "o"], presets={"bad": {"colour": 1}}, preset="bad")
+
+
+def test_parse_config_overrides():
+    parsed = parse_config_overrides("norm_first=True,dropout=0.3,activation_function=gelu,init_std=null",
+                                    vt.TransformerConfig)
+    assert parsed == {"norm_first": True, "dropout": 0.3, "activation_function": "gelu", "init_std": None}
+    with pytest.raises(ValueError, match="no field"):
+        parse_config_overrides("d_modle=3", vt.TransformerConfig)
+    with pytest.raises(ValueError, match="name=value"):
+        parse_config_overrides("dropout", vt.TransformerConfig)
+
+
+# --- the steps around Trainer (common.py) -----------------------------------------------------------------------------
+
+
+def test_time_limit_stops_training_with_a_checkpoint(tmp_path):
+    tokenizer, features = tiny_translation_data()
+    limit = TimeLimitCallback(minutes=1e-9)
+    trainer = run_trainer(tmp_path, tokenizer, features, steps=1000, callbacks=[limit], save_strategy="steps",
+                          save_steps=500)
+    assert trainer.state.global_step == limit.stopped_at == 1
+    assert [p.name for p in find_checkpoints(tmp_path)] == ["checkpoint-1"]
+    with pytest.raises(ValueError, match="positive"):
+        TimeLimitCallback(0)
+
+
+# --- data (data.py) ---------------------------------------------------------------------------------------------------
+
+
+def test_parallel_text_files(tmp_path):
+    (tmp_path / "train.en").write_text("a man .\n\nNA\ntwo dogs\n", encoding="utf-8")
+    (tmp_path / "train.de").write_text("ein mann .\n\nNA\nzwei hunde\n", encoding="utf-8")
+    data = load_local_dataset([tmp_path / "train.en", tmp_path / "train.de"], column_names=["en", "de"], parallel=True)
+    assert data.column_names == ["en", "de"]
+    assert list(data["en"]) == ["a man .", "", "NA", "two dogs"]  # empty lines keep the files aligned
+    assert list(data["de"]) == ["ein mann .", "", "NA", "zwei hunde"]
+    (tmp_path / "short.de").write_text("ein mann .\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="same number of lines"):
+        load_local_dataset([tmp_path / "train.en", tmp_path / "short.de"], column_names=["en", "de"], parallel=True)
+    plain = load_local_dataset(tmp_path / "train.en")
+    assert plain.column_names == ["text"] and len(plain) == 4
+
+
+def test_tsv_csv_and_json_lines(tmp_path):
+    (tmp_path / "data.tsv").write_text('1\tit\'s "great" , really\n0\tNA\n', encoding="utf-8")
+    tsv = load_local_dataset(tmp_path / "data.tsv", column_names=["label", "sentence"])
+    assert list(tsv["sentence"]) == ['it\'s "great" , really', "NA"]  # no unquoting, no missing values
+    assert list(tsv["label"]) == [1, 0]
+    (tmp_path / "data.csv").write_text('en,de\n"a, b",null\n', encoding="utf-8")
+    assert load_local_dataset(tmp_path / "data.csv")[0] == {"en": "a, b", "de": "null"}
+    (tmp_path / "data.jsonl").write_text(json.dumps({"translation": {"en": "a", "de": "b"}}) + "\n", encoding="utf-8")
+    assert load_local_dataset(tmp_path / "data.jsonl")[0] == {"translation": {"en": "a", "de": "b"}}
+    with pytest.raises(ValueError, match="share a format"):
+        load_local_dataset([tmp_path / "data.csv", tmp_path / "data.tsv"])
+    with pytest.raises(FileNotFoundError):
+        load_local_dataset(tmp_path / "missing.txt")
+
+
+def test_load_dataset_splits_from_files_and_from_the_hub(tmp_path, monkeypatch):
+    for name in ("train.en", "train.de", "dev.en", "dev.de"):
+        (tmp_path / name).write_text("x\ny\n", encoding="utf-8")
+    splits = load_dataset_splits(
+        data_files={"train": [tmp_path / "train.en", tmp_path / "train.de"], "dev": [tmp_path / "dev.en", tmp_path / "dev.de"]},
+        column_names=["en", "de"], parallel=True,
+    )
+    assert set(splits) == {"train", "validation"} and splits["validation"].column_names == ["en", "de"]
+
+    calls = []
+
+    def fake_load_dataset(name, config=None, **kwargs):  # the Hub cannot be reached here: check the call
+        calls.append((name, config, kwargs))
+        return datasets.DatasetDict({"train": datasets.Dataset.from_dict({"a": ["x"]}),
+                                     "valid": datasets.Dataset.from_dict({"a": ["y"]})})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    splits = load_dataset_splits(dataset_name="wmt/wmt14", dataset_config_name="de-en", cache_dir="c")
+    assert calls == [("wmt/wmt14", "de-en", {"cache_dir": "c"})]
+    assert set(splits) == {"train", "validation"}
+    with pytest.raises(ValueError, match="either dataset_name"):
+        load_dataset_splits()
+
+
+# --- metrics (metrics.py) ---------------------------------------------------------------------------------------------
+
+HYPOTHESES = ["the cat sat on the mat .", "a dog runs in the park", "hello there general kenobi"]
+REFERENCES = ["the cat sat on a mat .", "a dog is running in the park .", "hello there general kenobi"]
+
+
+@pytest.fixture
+def hub_down(monkeypatch):
+    """`evaluate.load` as it fails on a machine without the Hub; the names it was called with."""
+    calls = []
+
+    def load(path, **kwargs):
+        calls.append(path)
+        raise FileNotFoundError("Couldn't find a module script ... doesn't exist on the Hugging Face Hub")
+
+    monkeypatch.setattr(evaluate, "load", load)
+    return calls
+
+
+@pytest.mark.parametrize("tokenize", ["13a", "none"])
+def test_offline_sacrebleu_is_sacrebleu(hub_down, tokenize):
+    metric = metrics.load_metric("sacrebleu")
+    assert hub_down == ["sacrebleu"] and isinstance(metric, metrics.SacreBLEU)
+    result = metric.compute(predictions=HYPOTHESES, references=[[r] for r in REFERENCES], tokenize=tokenize)
+    expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES], tokenize=tokenize)
+    assert result["score"] == expected.score
+    assert result["counts"] == expected.counts and result["sys_len"] == expected.sys_len
+    assert result["precisions"] == expected.precisions and result["bp"] == expected.bp
+    assert result["ref_len"] == expected.ref_len
+    assert set(result) == {"score", "counts", "totals", "precisions", "bp", "sys_len", "ref_len"}
+    # one reference per prediction may also be given flat
+    assert metric.compute(predictions=HYPOTHESES, references=REFERENCES, tokenize=tokenize)["score"] == result["score"]
+    # two references per prediction: sacreBLEU's two reference streams
+    second = ["the cat sits on the mat .", "a dog runs in the park", "hi there general kenobi"]
+    result = metric.compute(predictions=HYPOTHESES, references=[list(pair) for pair in zip(REFERENCES, second)],
+                            tokenize=tokenize)
+    assert result["score"] == sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES, second], tokenize=tokenize).score
+
+
+def test_offline_accuracy(hub_down):
+    metric = metrics.load_metric("accuracy")
+    assert isinstance(metric, metrics.Accuracy)
+    assert metric.compute(references=[0, 1, 2, 0, 1, 2], predictions=[0, 1, 1, 2, 1, 0]) == {"accuracy": 0.5}
+
+
+def test_load_metric_prefers_the_hub_and_says_when_it_falls_back(monkeypatch, hub_down, caplog):
+    with caplog.at_level(logging.WARNING, logger="vanilla_transformer"):
+        metrics.load_metric("sacrebleu")
+    assert "not available from the Hugging Face Hub" in caplog.text and "SacreBLEU" in caplog.text
+    with pytest.raises(FileNotFoundError):  # a metric the examples do not use has no fallback
+        metrics.load_metric("rouge")
+
+    monkeypatch.setattr(evaluate, "load", lambda path, **kwargs: ("hub module", path))
+    assert metrics.load_metric("sacrebleu") == ("hub module", "sacrebleu")  # reachable Hub: its module is used
+    assert metrics.load_metric("accuracy") == ("hub module", "accuracy")
+
+
+# --- accelerate configs -----------------------------------------------------------------------------------------------
+
+
+def test_fsdp_config_wraps_the_models_no_split_modules():
+    """The shipped FSDP config wraps exactly the layer classes the models declare as `_no_split_modules`."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = load_config_from_file(os.path.join(root, "examples", "accelerate_configs", "fsdp.yaml"))
+    wrapped = config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(",")
+    assert sorted(wrapped) == sorted(vt.TransformerPreTrainedModel._no_split_modules)
+    assert config.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    model_classes = {type(m).__name__ for m in tiny_model(vt.train_tokenizer(iter(["a b c"]), vocab_size=20,
+                                                                               show_progress=False)).modules()}
+    assert set(wrapped) <= model_classes
+    for name in ("cpu_2proc", "multi_gpu", "deepspeed_zero2"):
+        assert load_config_from_file(os.path.join(root, "examples", "accelerate_configs", f"{name}.yaml")).num_processes >= 2
+    with open(os.path.join(root, "examples", "accelerate_configs", "ds_zero2.json")) as file:
+        assert json.load(file)["zero_optimization"]["stage"] == 2
