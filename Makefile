@@ -2,6 +2,7 @@
 #   make demo   trains the flagship translation example on its embedded default data
 #   make test   runs the test suite against the newest releases of every dependency (what users install)
 # and what CI adds (.ci/run):
+#   make lint          ruff: the linter and the formatter's check (pyproject.toml's [tool.ruff])
 #   make test-lowest   the same suite against the lowest releases pyproject.toml declares
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,13 +13,21 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LOWEST_INSTALLED := $(LOWEST_VENV)/.installed
 
-.PHONY: demo test test-lowest install clean
+.PHONY: demo test test-lowest lint format install clean
 
 demo: $(INSTALLED)
 	$(BIN)/python examples/translation.py
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest tests -q
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-lowest: $(LOWEST_INSTALLED)
 	$(LOWEST_VENV)/bin/python -m pip list 2>/dev/null | grep -iE '^(torch|transformers|tokenizers|accelerate|datasets|evaluate|sacrebleu|huggingface.hub) '
@@ -30,7 +39,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[test]"
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[test,dev]"
 	touch $@
 
 # The package with every dependency at the lower bound pyproject.toml declares (their own dependencies resolve to the

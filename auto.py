@@ -29,7 +29,11 @@ from .modeling import (
 
 
 # The config class of each variant, by the name the tokenizers and examples use for it.
-CONFIG_CLASSES = {"seq2seq": TransformerConfig, "encoder": TransformerEncoderConfig, "decoder": TransformerDecoderConfig}
+CONFIG_CLASSES = {
+    "seq2seq": TransformerConfig,
+    "encoder": TransformerEncoderConfig,
+    "decoder": TransformerDecoderConfig,
+}
 
 # (Auto class, {config class: model class}) for every Auto class a user reaches for. A model class's first Auto class
 # here is the one its saved code is registered under.

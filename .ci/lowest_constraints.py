@@ -6,8 +6,10 @@ torch is left out: it is installed first, on its own, as the build for the machi
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
+
 
 SKIPPED = {"torch"}
 
@@ -22,7 +24,9 @@ def lower_bounds(pyproject: Path) -> dict[str, str]:
             continue
         floor = [spec[2:].strip() for spec in specifiers.split(",") if spec.strip().startswith(">=")]
         if not floor:
-            sys.exit(f"{requirement!r} in pyproject.toml declares no lower bound (>=): CI cannot test the oldest release.")
+            sys.exit(
+                f"{requirement!r} in pyproject.toml declares no lower bound (>=): CI cannot test the oldest release."
+            )
         bounds[name] = floor[0]
     return bounds
 

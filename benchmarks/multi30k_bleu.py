@@ -49,18 +49,25 @@ def find_data(data_dir: str) -> Path:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=True)
-    parser.add_argument("--data_dir", default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
-                        help="folder with the Multi30k files (default: $VANILLA_TRANSFORMER_DATA)")
+    parser.add_argument(
+        "--data_dir",
+        default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
+        help="folder with the Multi30k files (default: $VANILLA_TRANSFORMER_DATA)",
+    )
     parser.add_argument("--output_dir", default="runs/multi30k", help="default: %(default)s")
     args, example_args = parser.parse_known_args(argv)
     if not args.data_dir:
         parser.error("give --data_dir (or set VANILLA_TRANSFORMER_DATA): the folder with the Multi30k files.")
     data = find_data(args.data_dir)
     argv = [
-        "--preset", "multi30k",
-        "--train_file", *(str(data / name) for name in FILES["train"]),
-        "--validation_file", *(str(data / name) for name in FILES["validation"]),
-        "--output_dir", args.output_dir,
+        "--preset",
+        "multi30k",
+        "--train_file",
+        *(str(data / name) for name in FILES["train"]),
+        "--validation_file",
+        *(str(data / name) for name in FILES["validation"]),
+        "--output_dir",
+        args.output_dir,
         *example_args,
     ]
     start = time.perf_counter()

@@ -52,8 +52,20 @@ def find_input(data: str) -> Path:
 
 def run_example(input_file: Path, output_dir: Path, extra: list[str]) -> dict:
     """Run the example in a fresh process; return its results with the wall times measured from the launch."""
-    command = [sys.executable, "-m", EXAMPLE, "--preset", "shakespeare_char", "--train_file", str(input_file),
-               "--output_dir", str(output_dir), "--disable_tqdm", "true", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        EXAMPLE,
+        "--preset",
+        "shakespeare_char",
+        "--train_file",
+        str(input_file),
+        "--output_dir",
+        str(output_dir),
+        "--disable_tqdm",
+        "true",
+        *extra,
+    ]
     print("$", " ".join(command), flush=True)
     launched = time.time()
     subprocess.run(command, check=True)
@@ -62,16 +74,25 @@ def run_example(input_file: Path, output_dir: Path, extra: list[str]) -> dict:
     times = results["unix_times"]
     results["seconds_to_final_eval"] = times["final_eval"] - launched
     results["process_seconds"] = finished - launched
-    results["phases"] = {"start-up and data": times["data_ready"] - launched,
-                         "training (with its evaluations and checkpoints)": times["trained"] - times["data_ready"],
-                         "saving the model, final evaluation": times["final_eval"] - times["trained"]}
+    results["phases"] = {
+        "start-up and data": times["data_ready"] - launched,
+        "training (with its evaluations and checkpoints)": times["trained"] - times["data_ready"],
+        "saving the model, final evaluation": times["final_eval"] - times["trained"],
+    }
     return results
 
 
 # --- the reference: nanoGPT's train.py loop, re-implemented in plain PyTorch (timings only) ---------------------------
 
-def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_interval: int = 250, eval_iters: int = 20,
-              out_dir: str | None = None) -> None:
+
+def reference(
+    input_file: str,
+    model_kind: str,
+    max_iters: int = 2000,
+    eval_interval: int = 250,
+    eval_iters: int = 20,
+    out_dir: str | None = None,
+) -> None:
     """nanoGPT's training loop with its CPU settings; prints JSON with the final 20-batch validation estimate, the
     loss over the whole validation split, and the seconds from process start to the final estimate."""
     import numpy as np
@@ -92,8 +113,8 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
     def get_batch(split):
         source = splits[split]
         ix = torch.randint(len(source) - block_size, (batch_size,))
-        x = torch.stack([torch.from_numpy(source[i: i + block_size].astype(np.int64)) for i in ix])
-        y = torch.stack([torch.from_numpy(source[i + 1: i + 1 + block_size].astype(np.int64)) for i in ix])
+        x = torch.stack([torch.from_numpy(source[i : i + block_size].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(source[i + 1 : i + 1 + block_size].astype(np.int64)) for i in ix])
         return x, y
 
     class Block(nn.Module):
@@ -101,7 +122,10 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
             super().__init__()
             self.ln_1, self.ln_2 = nn.LayerNorm(n_embd, bias=False), nn.LayerNorm(n_embd, bias=False)
             self.c_attn, self.c_proj = nn.Linear(n_embd, 3 * n_embd, bias=False), nn.Linear(n_embd, n_embd, bias=False)
-            self.c_fc, self.mlp_proj = nn.Linear(n_embd, 4 * n_embd, bias=False), nn.Linear(4 * n_embd, n_embd, bias=False)
+            self.c_fc, self.mlp_proj = (
+                nn.Linear(n_embd, 4 * n_embd, bias=False),
+                nn.Linear(4 * n_embd, n_embd, bias=False),
+            )
 
         def forward(self, x):
             b, t, c = x.shape
@@ -121,7 +145,9 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
             self.wte.weight = self.lm_head.weight
             for name, p in self.named_parameters():
                 if p.dim() == 2:
-                    std = 0.02 / math.sqrt(2 * n_layer) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
+                    std = (
+                        0.02 / math.sqrt(2 * n_layer) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
+                    )
                     nn.init.normal_(p, 0.0, std)
 
         def forward(self, idx, targets):
@@ -136,8 +162,14 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
     else:  # ours, with the example's configuration (and a 65-character vocabulary)
         import vanilla_transformer as vt
 
-        config = vt.TransformerDecoderConfig(vocab_size=len(chars) + 5, d_model=n_embd, num_heads=n_head, d_ff=4 * n_embd,
-                                             num_layers=n_layer, dropout=0.0)
+        config = vt.TransformerDecoderConfig(
+            vocab_size=len(chars) + 5,
+            d_model=n_embd,
+            num_heads=n_head,
+            d_ff=4 * n_embd,
+            num_layers=n_layer,
+            dropout=0.0,
+        )
         ours = vt.TransformerForCausalLM(config)
 
         class Wrapped(nn.Module):
@@ -152,8 +184,11 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
         model = Wrapped()
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=learning_rate, betas=(0.9, 0.99))
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=learning_rate,
+        betas=(0.9, 0.99),
+    )
 
     def get_lr(it):
         if it < warmup_iters:
@@ -164,7 +199,9 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
     @torch.no_grad()
     def estimate_loss():
         model.eval()
-        out = {split: torch.stack([model(*get_batch(split)) for _ in range(eval_iters)]).mean().item() for split in splits}
+        out = {
+            split: torch.stack([model(*get_batch(split)) for _ in range(eval_iters)]).mean().item() for split in splits
+        }
         model.train()
         return out
 
@@ -178,7 +215,9 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
             print(f"step {it}: train loss {estimate['train']:.4f}, val loss {estimate['val']:.4f}", flush=True)
             if estimate["val"] < best and it > 0 and out_dir:
                 best = estimate["val"]
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, Path(out_dir) / "ckpt.pt")
+                torch.save(
+                    {"model": model.state_dict(), "optimizer": optimizer.state_dict()}, Path(out_dir) / "ckpt.pt"
+                )
         if it == max_iters:
             break
         loss = model(x, y)
@@ -194,8 +233,11 @@ def reference(input_file: str, model_kind: str, max_iters: int = 2000, eval_inte
         val = torch.from_numpy(splits["val"].astype(np.int64))
         windows = (len(val) - 1) // block_size
         x = val[: windows * block_size].view(windows, block_size)
-        y = val[1: windows * block_size + 1].view(windows, block_size)
-        whole = sum(model(x[i: i + 128], y[i: i + 128]).item() * len(x[i: i + 128]) for i in range(0, windows, 128)) / windows
+        y = val[1 : windows * block_size + 1].view(windows, block_size)
+        whole = (
+            sum(model(x[i : i + 128], y[i : i + 128]).item() * len(x[i : i + 128]) for i in range(0, windows, 128))
+            / windows
+        )
     print(json.dumps({"val_estimate": estimate["val"], "val_whole": whole, "seconds_to_final_eval": seconds}))
 
 
@@ -207,7 +249,16 @@ def _process_start() -> float:
 
 def run_reference(input_file: Path, model_kind: str, output_dir: Path) -> dict:
     output_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, __file__, "--_reference", model_kind, "--data", str(input_file), "--output_dir", str(output_dir)]
+    command = [
+        sys.executable,
+        __file__,
+        "--_reference",
+        model_kind,
+        "--data",
+        str(input_file),
+        "--output_dir",
+        str(output_dir),
+    ]
     print("$", " ".join(command), flush=True)
     launched = time.time()
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -219,11 +270,18 @@ def run_reference(input_file: Path, model_kind: str, output_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
-                        help="folder holding tinyshakespeare/input.txt (default: $VANILLA_TRANSFORMER_DATA)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
+        help="folder holding tinyshakespeare/input.txt (default: $VANILLA_TRANSFORMER_DATA)",
+    )
     parser.add_argument("--output_dir", default="runs/benchmarks/shakespeare_char", help="where the runs write")
-    parser.add_argument("--reference", choices=["none", "nanogpt", "loop"], default="none",
-                        help="also time nanoGPT's loop in plain PyTorch, with its GPT (nanogpt) or with our model (loop)")
+    parser.add_argument(
+        "--reference",
+        choices=["none", "nanogpt", "loop"],
+        default="none",
+        help="also time nanoGPT's loop in plain PyTorch, with its GPT (nanogpt) or with our model (loop)",
+    )
     parser.add_argument("--_reference", choices=["gpt", "ours"], help=argparse.SUPPRESS)
     parser.add_argument("example_args", nargs="*", help="options for the example, after --")
     args = parser.parse_args(argv)
@@ -258,8 +316,10 @@ def main(argv: list[str] | None = None) -> int:
             f"final estimate. Ours / reference time: {seconds / ref['seconds_to_final_eval']:.2f}."
         )
     ok = loss <= TARGET_LOSS and seconds <= NANOGPT_SECONDS
-    lines.append(f"  {'PASS' if ok else 'FAIL'}: loss {'<=' if loss <= TARGET_LOSS else '>'} {TARGET_LOSS}, time "
-                 f"{'<=' if seconds <= NANOGPT_SECONDS else '>'} {NANOGPT_SECONDS:.0f} s.")
+    lines.append(
+        f"  {'PASS' if ok else 'FAIL'}: loss {'<=' if loss <= TARGET_LOSS else '>'} {TARGET_LOSS}, time "
+        f"{'<=' if seconds <= NANOGPT_SECONDS else '>'} {NANOGPT_SECONDS:.0f} s."
+    )
     print("\n".join(lines))
     return 0
 

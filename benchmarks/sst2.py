@@ -35,9 +35,26 @@ def find_data(data: str) -> Path:
 
 
 def run(data: Path, output_dir: Path, mlm_steps: int, seed: int, extra: list[str]) -> dict:
-    command = [sys.executable, "-m", EXAMPLE, "--preset", "sst2", "--train_file", str(data / "train.tsv"),
-               "--validation_file", str(data / "validation.tsv"), "--output_dir", str(output_dir),
-               "--mlm_pretrain_steps", str(mlm_steps), "--seed", str(seed), "--disable_tqdm", "true", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        EXAMPLE,
+        "--preset",
+        "sst2",
+        "--train_file",
+        str(data / "train.tsv"),
+        "--validation_file",
+        str(data / "validation.tsv"),
+        "--output_dir",
+        str(output_dir),
+        "--mlm_pretrain_steps",
+        str(mlm_steps),
+        "--seed",
+        str(seed),
+        "--disable_tqdm",
+        "true",
+        *extra,
+    ]
     print("$", " ".join(command), flush=True)
     started = time.time()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -49,8 +66,11 @@ def run(data: Path, output_dir: Path, mlm_steps: int, seed: int, extra: list[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
-                        help="folder holding sst2/{train,validation}.tsv (default: $VANILLA_TRANSFORMER_DATA)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
+        help="folder holding sst2/{train,validation}.tsv (default: $VANILLA_TRANSFORMER_DATA)",
+    )
     parser.add_argument("--output_dir", default="runs/benchmarks/sst2", help="where the runs write")
     parser.add_argument("--mlm_pretrain_steps", type=int, default=3000, help="masked-LM steps of the pretrained runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run each variant with")
@@ -60,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --data (or set VANILLA_TRANSFORMER_DATA): the folder holding sst2/{train,validation}.tsv.")
     data = find_data(args.data)
 
-    variants = {"fine-tuned from scratch": 0, f"masked-LM pretrained ({args.mlm_pretrain_steps} steps), then fine-tuned":
-                args.mlm_pretrain_steps}
+    variants = {
+        "fine-tuned from scratch": 0,
+        f"masked-LM pretrained ({args.mlm_pretrain_steps} steps), then fine-tuned": args.mlm_pretrain_steps,
+    }
     scores = {}
     for name, steps in variants.items():
         scores[name] = [
@@ -73,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         accuracies = [r["eval_accuracy"] for r in results]
         spread = f" +- {statistics.stdev(accuracies):.4f} (std over seeds)" if len(accuracies) > 1 else ""
         seconds = statistics.mean(r["process_seconds"] for r in results)
-        lines.append(f"  {name}: {statistics.mean(accuracies):.4f}{spread}  [{', '.join(f'{a:.4f}' for a in accuracies)}]; "
-                     f"{seconds:.0f} s per run")
+        lines.append(
+            f"  {name}: {statistics.mean(accuracies):.4f}{spread}  [{', '.join(f'{a:.4f}' for a in accuracies)}]; "
+            f"{seconds:.0f} s per run"
+        )
     print("\n".join(lines))
     return 0
 

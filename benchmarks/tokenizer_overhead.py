@@ -45,7 +45,9 @@ def direct_bpe(vocab_size: int) -> tuple[Tokenizer, trainers.BpeTrainer]:
         [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation(behavior="contiguous")]
     )
     tokenizer.decoder = decoders.Metaspace()
-    specials = [AddedToken(token, special=True, normalized=False, lstrip=token == "<mask>") for token in SPECIAL_TOKENS]
+    specials = [
+        AddedToken(token, special=True, normalized=False, lstrip=token == "<mask>") for token in SPECIAL_TOKENS
+    ]
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
     return tokenizer, trainer
 
@@ -87,8 +89,11 @@ def compare(name: str, repeats: int, **functions) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
-                        help="directory with train.en/train.de or multi30k/ (default: $VANILLA_TRANSFORMER_DATA)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("VANILLA_TRANSFORMER_DATA"),
+        help="directory with train.en/train.de or multi30k/ (default: $VANILLA_TRANSFORMER_DATA)",
+    )
     parser.add_argument("--vocab-size", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
@@ -96,8 +101,10 @@ def main(argv=None) -> int:
         parser.error("pass --data or set VANILLA_TRANSFORMER_DATA to the directory holding Multi30k.")
     files = find_corpus(args.data)
     texts = [line for file in files for line in file.read_text(encoding="utf-8").splitlines()]
-    print(f"corpus: {', '.join(map(str, files))}: {len(texts)} lines; BPE, vocab_size={args.vocab_size}, "
-          f"{args.repeats} repeats, {os.cpu_count()} CPUs")
+    print(
+        f"corpus: {', '.join(map(str, files))}: {len(texts)} lines; BPE, vocab_size={args.vocab_size}, "
+        f"{args.repeats} repeats, {os.cpu_count()} CPUs"
+    )
 
     def ours_from_files():
         return vt.train_tokenizer(files, vocab_size=args.vocab_size, show_progress=False)
@@ -136,8 +143,11 @@ def main(argv=None) -> int:
     def rust_only():  # the encodings alone, without reading them into Python lists: the floor for any wrapper
         return direct.encode_batch(texts)
 
-    rows.append(compare("encode the corpus in one batch", args.repeats,
-                        ours=ours_encode, direct=direct_encode, rust_only=rust_only))
+    rows.append(
+        compare(
+            "encode the corpus in one batch", args.repeats, ours=ours_encode, direct=direct_encode, rust_only=rust_only
+        )
+    )
     if rows[-1]["results"]["ours"] != rows[-1]["results"]["direct"]:
         raise SystemExit("error: the wrapper and the direct tokenizer encoded the corpus differently.")
 
@@ -147,8 +157,10 @@ def main(argv=None) -> int:
         verdict = "met" if row["ratio"] <= TARGET else "NOT met"
         print(f"{row['name']:32}{medians['ours']:10.3f}{medians['direct']:12.3f}{row['ratio']:13.3f}   {verdict}")
     encode = rows[-1]["medians"]
-    print(f"  (encode_batch alone, ids left in Rust: {encode['rust_only']:.3f} s; "
-          f"ours / that = {encode['ours'] / encode['rust_only']:.3f})")
+    print(
+        f"  (encode_batch alone, ids left in Rust: {encode['rust_only']:.3f} s; "
+        f"ours / that = {encode['ours'] / encode['rust_only']:.3f})"
+    )
     print("\nmin..max (s):")
     for row in rows:
         spread = "; ".join(f"{label} {low:.3f}..{high:.3f}" for label, (low, high) in row["spread"].items())

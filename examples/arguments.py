@@ -38,15 +38,19 @@ class DataArguments:
     dataset_config_name: str | None = field(default=None, metadata={"help": "Its configuration, e.g. 'de-en'."})
     train_file: list[str] | None = field(
         default=None,
-        metadata={"help": "Training data: .csv/.tsv/.json(l)/.parquet, or plain text (one example per line). "
-                  "Several files are read one after the other (parallel text: see the example)."},
+        metadata={
+            "help": "Training data: .csv/.tsv/.json(l)/.parquet, or plain text (one example per line). "
+            "Several files are read one after the other (parallel text: see the example)."
+        },
     )
     validation_file: list[str] | None = field(default=None, metadata={"help": "Validation data, as --train_file."})
     test_file: list[str] | None = field(default=None, metadata={"help": "Test data, as --train_file."})
     column_names: list[str] | None = field(
         default=None,
-        metadata={"help": "Column names for .csv/.tsv files without a header row (otherwise the first row names "
-                  "them), or the name of the column of plain-text files."},
+        metadata={
+            "help": "Column names for .csv/.tsv files without a header row (otherwise the first row names "
+            "them), or the name of the column of plain-text files."
+        },
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation examples."})
@@ -74,8 +78,11 @@ class ModelArguments:
         default=None, metadata={"help": "Use this saved tokenizer instead of training one on the training data."}
     )
     tokenizer_algorithm: str = field(
-        default="bpe", metadata={"help": "Subword algorithm of a trained tokenizer.",
-                                 "choices": ["bpe", "byte_bpe", "wordpiece", "unigram"]}
+        default="bpe",
+        metadata={
+            "help": "Subword algorithm of a trained tokenizer.",
+            "choices": ["bpe", "byte_bpe", "wordpiece", "unigram"],
+        },
     )
     vocab_size: int = field(default=37000, metadata={"help": "Vocabulary size of a trained tokenizer."})
     lowercase: bool = field(default=False, metadata={"help": "Lower-case text in a trained tokenizer."})
@@ -98,8 +105,10 @@ class RecipeArguments:
 
     lr_scale: float = field(
         default=1.0,
-        metadata={"help": "Factor on the paper's learning rate d_model^-0.5 * min(step^-0.5, step * warmup^-1.5), "
-                  "used when --learning_rate is not given."},
+        metadata={
+            "help": "Factor on the paper's learning rate d_model^-0.5 * min(step^-0.5, step * warmup^-1.5), "
+            "used when --learning_rate is not given."
+        },
     )
     average_checkpoints: int = field(
         default=PAPER_CHECKPOINTS_AVERAGED,
@@ -107,8 +116,10 @@ class RecipeArguments:
     )
     max_train_minutes: float | None = field(
         default=None,
-        metadata={"help": "Stop training after this many minutes (saving a checkpoint there), whatever the epochs or "
-                  "steps asked for; the learning-rate schedule does not depend on the planned length."},
+        metadata={
+            "help": "Stop training after this many minutes (saving a checkpoint there), whatever the epochs or "
+            "steps asked for; the learning-rate schedule does not depend on the planned length."
+        },
     )
 
 

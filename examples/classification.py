@@ -92,24 +92,65 @@ PRESETS = {
     # validation accuracy in about 2 minutes on 2 CPU cores (98.7% without the pretraining; a bag-of-words classifier
     # gets 65%). Post-LN blocks train stably here with a peak learning rate of 1e-3, below the paper's formula's.
     "demo": dict(
-        tokenizer_algorithm="wordpiece", vocab_size=1000, d_model=128, num_heads=4, d_ff=512, num_layers=3,
-        dropout=0.1, max_seq_length=64, mlm_pretrain_steps=1500, warmup_steps=200, learning_rate=1e-3,
-        num_train_epochs=5, per_device_train_batch_size=32, per_device_eval_batch_size=128, save_strategy="steps",
-        save_steps=250, save_total_limit=2, average_checkpoints=1, logging_steps=50, eval_strategy="epoch",
+        tokenizer_algorithm="wordpiece",
+        vocab_size=1000,
+        d_model=128,
+        num_heads=4,
+        d_ff=512,
+        num_layers=3,
+        dropout=0.1,
+        max_seq_length=64,
+        mlm_pretrain_steps=1500,
+        warmup_steps=200,
+        learning_rate=1e-3,
+        num_train_epochs=5,
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=128,
+        save_strategy="steps",
+        save_steps=250,
+        save_total_limit=2,
+        average_checkpoints=1,
+        logging_steps=50,
+        eval_strategy="epoch",
     ),
     # The paper's base model as an encoder (d_model 512, 6 layers, 8 heads), on your data.
     "base": dict(
-        tokenizer_algorithm="wordpiece", vocab_size=30000, max_seq_length=128, mlm_pretrain_steps=10000,
-        per_device_train_batch_size=32, save_strategy="steps", save_steps=1000, save_total_limit=5,
-        average_checkpoints=1, logging_steps=100, eval_strategy="steps", eval_steps=1000,
+        tokenizer_algorithm="wordpiece",
+        vocab_size=30000,
+        max_seq_length=128,
+        mlm_pretrain_steps=10000,
+        per_device_train_batch_size=32,
+        save_strategy="steps",
+        save_steps=1000,
+        save_total_limit=5,
+        average_checkpoints=1,
+        logging_steps=100,
+        eval_strategy="steps",
+        eval_steps=1000,
     ),
     # SST-2 sentence-level sentiment from the TSV files (label<TAB>sentence): see benchmarks/sst2.py.
     "sst2": dict(
-        column_names=["label", "sentence"], class_names=["negative", "positive"], tokenizer_algorithm="wordpiece",
-        vocab_size=8000, d_model=128, num_heads=4, d_ff=512, num_layers=3, dropout=0.1, max_seq_length=64,
-        mlm_pretrain_steps=0, warmup_steps=200, learning_rate=1e-3, num_train_epochs=4, per_device_train_batch_size=32,
-        per_device_eval_batch_size=128, save_strategy="epoch", save_total_limit=2, average_checkpoints=1,
-        logging_steps=50, eval_strategy="epoch",
+        column_names=["label", "sentence"],
+        class_names=["negative", "positive"],
+        tokenizer_algorithm="wordpiece",
+        vocab_size=8000,
+        d_model=128,
+        num_heads=4,
+        d_ff=512,
+        num_layers=3,
+        dropout=0.1,
+        max_seq_length=64,
+        mlm_pretrain_steps=0,
+        warmup_steps=200,
+        learning_rate=1e-3,
+        num_train_epochs=4,
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=128,
+        save_strategy="epoch",
+        save_total_limit=2,
+        average_checkpoints=1,
+        logging_steps=50,
+        eval_strategy="epoch",
     ),
 }
 
@@ -120,8 +161,11 @@ class ClassificationArguments:
 
     preset: str | None = field(
         default=None,
-        metadata={"help": f"Defaults for the model size and schedule: one of {sorted(PRESETS)}. Default: 'demo' "
-                  "without data options, 'base' with them.", "choices": sorted(PRESETS)},
+        metadata={
+            "help": f"Defaults for the model size and schedule: one of {sorted(PRESETS)}. Default: 'demo' "
+            "without data options, 'base' with them.",
+            "choices": sorted(PRESETS),
+        },
     )
     text_column: str = field(default="sentence", metadata={"help": "The column holding the texts."})
     text_pair_column: str | None = field(
@@ -130,14 +174,18 @@ class ClassificationArguments:
     label_column: str = field(default="label", metadata={"help": "The column holding the labels."})
     class_names: list[str] | None = field(
         default=None,
-        metadata={"help": "Names of the labels 0, 1, ... when the data hold integers (default: the dataset's class "
-                  "names, or the integers as strings). Labels given as strings are numbered in sorted order."},
+        metadata={
+            "help": "Names of the labels 0, 1, ... when the data hold integers (default: the dataset's class "
+            "names, or the integers as strings). Labels given as strings are numbered in sorted order."
+        },
     )
     max_seq_length: int = field(default=128, metadata={"help": "Truncate texts (pairs) to this many tokens."})
     mlm_pretrain_steps: int = field(
         default=0,
-        metadata={"help": "Steps of masked-LM pretraining of the encoder on the training texts before fine-tuning "
-                  "(0: fine-tune a new encoder, or --model_name_or_path, directly)."},
+        metadata={
+            "help": "Steps of masked-LM pretraining of the encoder on the training texts before fine-tuning "
+            "(0: fine-tune a new encoder, or --model_name_or_path, directly)."
+        },
     )
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of the tokens masked in pretraining."})
     mlm_learning_rate: float | None = field(
@@ -176,12 +224,18 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer_source = mlm_resume or (str(output_dir / MLM_DIR / MODEL_DIR) if mlm_done else None) or finetune_resume
     set_seed(training_args.seed)
     tokenizer = load_or_train_tokenizer(
-        model_args, training_args, lambda: raw["train"], text_column=[TEXT, PAIR] if PAIR in raw["train"].column_names else TEXT,
-        variant="encoder", resume_from_checkpoint=tokenizer_source,
+        model_args,
+        training_args,
+        lambda: raw["train"],
+        text_column=[TEXT, PAIR] if PAIR in raw["train"].column_names else TEXT,
+        variant="encoder",
+        resume_from_checkpoint=tokenizer_source,
     )
     with training_args.main_process_first(desc="tokenizing the data"):
         tokenized = tokenize_splits(raw, tokenizer, args, data_args)
-    labelled = datasets.DatasetDict({split: data.remove_columns("special_tokens_mask") for split, data in tokenized.items()})
+    labelled = datasets.DatasetDict(
+        {split: data.remove_columns("special_tokens_mask") for split, data in tokenized.items()}
+    )
     results = {"label_names": label_names}
 
     # Stage 1: masked-LM pretraining of the encoder on the training texts.
@@ -203,8 +257,14 @@ def main(argv: list[str] | None = None) -> dict:
     learning_rate = set_learning_rate(training_args, model.config.d_model, recipe_args.lr_scale)
     logger.info(
         "Classifier: %s parameters, d_model %d, %d layers, %s pooling, %d labels %s; %s; peak learning rate %.3g.",
-        f"{model.num_parameters():,}", model.config.d_model, model.config.num_layers, model.config.classifier_pooling,
-        len(label_names), label_names, f"encoder from {encoder_dir}" if encoder_dir else "a new encoder", learning_rate,
+        f"{model.num_parameters():,}",
+        model.config.d_model,
+        model.config.num_layers,
+        model.config.classifier_pooling,
+        len(label_names),
+        label_names,
+        f"encoder from {encoder_dir}" if encoder_dir else "a new encoder",
+        learning_rate,
     )
     evaluating = "validation" in labelled
     if training_args.eval_strategy != "no" and not evaluating:
@@ -226,11 +286,26 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_state()
 
     model_dir, averaged = save_final_model(trainer, recipe_args.average_checkpoints)
-    results.update({"model_dir": str(model_dir.resolve()), "averaged_checkpoints": [p.name for p in averaged],
-                    "global_step": trainer.state.global_step, "train_loss": train_result.metrics.get("train_loss")})
+    results.update(
+        {
+            "model_dir": str(model_dir.resolve()),
+            "averaged_checkpoints": [p.name for p in averaged],
+            "global_step": trainer.state.global_step,
+            "train_loss": train_result.metrics.get("train_loss"),
+        }
+    )
     if evaluating:
-        results.update(evaluate_model(model_dir, tokenizer, labelled["validation"], raw["validation"], training_args,
-                                      metric, args.num_samples))
+        results.update(
+            evaluate_model(
+                model_dir,
+                tokenizer,
+                labelled["validation"],
+                raw["validation"],
+                training_args,
+                metric,
+                args.num_samples,
+            )
+        )
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if training_args.process_index == 0:
         report(results, training_args)
@@ -239,7 +314,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 # --- data ----------------------------------------------------------------------------------------------------------
 
-def load_classification_data(data_args: DataArguments, args: ClassificationArguments) -> tuple[datasets.DatasetDict, list[str]]:
+
+def load_classification_data(
+    data_args: DataArguments, args: ClassificationArguments
+) -> tuple[datasets.DatasetDict, list[str]]:
     """The splits with columns `text` (and `text_pair`) and `label` (integers 0..n-1), and the names of the labels.
     Splits whose labels are all missing (-1, as in GLUE's test sets) are dropped."""
     if not data_args.has_data():
@@ -247,8 +325,11 @@ def load_classification_data(data_args: DataArguments, args: ClassificationArgum
         raw = synthetic_sentiment.synthetic_sentiment_dataset(sizes, seed=args.synthetic_seed)
     else:
         raw = load_dataset_splits(
-            dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name,
-            data_files=data_args.data_files(), column_names=data_args.column_names, cache_dir=data_args.data_cache_dir,
+            dataset_name=data_args.dataset_name,
+            dataset_config_name=data_args.dataset_config_name,
+            data_files=data_args.data_files(),
+            column_names=data_args.column_names,
+            cache_dir=data_args.data_cache_dir,
         )
     if "train" not in raw:
         raise ValueError("no training split: give --train_file or a --dataset_name that has one.")
@@ -258,10 +339,18 @@ def load_classification_data(data_args: DataArguments, args: ClassificationArgum
     for split, data in raw.items():
         missing = [name for name in columns if name not in data.column_names]
         if missing:
-            raise ValueError(f"the {split} split has no column(s) {missing} (it has {data.column_names}); name the "
-                             "columns with --text_column / --label_column (and --column_names for files without a header).")
-    raw = datasets.DatasetDict({split: data.select_columns(list(columns)).rename_columns(
-        {old: new for old, new in columns.items() if old != new}) for split, data in raw.items()})
+            raise ValueError(
+                f"the {split} split has no column(s) {missing} (it has {data.column_names}); name the "
+                "columns with --text_column / --label_column (and --column_names for files without a header)."
+            )
+    raw = datasets.DatasetDict(
+        {
+            split: data.select_columns(list(columns)).rename_columns(
+                {old: new for old, new in columns.items() if old != new}
+            )
+            for split, data in raw.items()
+        }
+    )
     raw, label_names = encode_labels(raw, args.class_names)
     if data_args.max_train_samples is not None:
         raw["train"] = raw["train"].select(range(min(data_args.max_train_samples, len(raw["train"]))))
@@ -286,7 +375,9 @@ def encode_labels(raw: datasets.DatasetDict, label_names: list[str] | None) -> t
     else:
         names = sorted({str(v) for data in raw.values() for v in data[LABEL]})
         index = {name: i for i, name in enumerate(names)}
-        raw = raw.map(lambda batch: {LABEL: [index[str(v)] for v in batch[LABEL]]}, batched=True, desc="numbering labels")
+        raw = raw.map(
+            lambda batch: {LABEL: [index[str(v)] for v in batch[LABEL]]}, batched=True, desc="numbering labels"
+        )
     if len(names) < 2:
         raise ValueError(f"classification needs at least two labels, got {names}.")
     kept = {}
@@ -298,25 +389,35 @@ def encode_labels(raw: datasets.DatasetDict, label_names: list[str] | None) -> t
     return datasets.DatasetDict(kept), list(names)
 
 
-def tokenize_splits(raw: datasets.DatasetDict, tokenizer, args: ClassificationArguments,
-                    data_args: DataArguments) -> datasets.DatasetDict:
+def tokenize_splits(
+    raw: datasets.DatasetDict, tokenizer, args: ClassificationArguments, data_args: DataArguments
+) -> datasets.DatasetDict:
     """`input_ids`, `attention_mask`, `special_tokens_mask` (for the masked-LM collator) and `labels`."""
 
     def encode(batch):
-        pairs = batch[PAIR] if PAIR in batch else None
-        features = tokenizer(batch[TEXT], pairs, max_length=args.max_seq_length, truncation=True,
-                             return_special_tokens_mask=True)
+        pairs = batch.get(PAIR, None)
+        features = tokenizer(
+            batch[TEXT], pairs, max_length=args.max_seq_length, truncation=True, return_special_tokens_mask=True
+        )
         features["labels"] = batch[LABEL]
         return features
 
-    return datasets.DatasetDict({
-        split: data.map(encode, batched=True, remove_columns=data.column_names,
-                        num_proc=data_args.preprocessing_num_workers, desc=f"tokenizing {split}")
-        for split, data in raw.items()
-    })
+    return datasets.DatasetDict(
+        {
+            split: data.map(
+                encode,
+                batched=True,
+                remove_columns=data.column_names,
+                num_proc=data_args.preprocessing_num_workers,
+                desc=f"tokenizing {split}",
+            )
+            for split, data in raw.items()
+        }
+    )
 
 
 # --- the two stages -----------------------------------------------------------------------------------------------
+
 
 def stage_checkpoint(requested: str | None, stage_dir: Path) -> str | None:
     """What `--resume_from_checkpoint` means for the stage writing to `stage_dir`: "latest" if the run asked for its
@@ -338,8 +439,11 @@ def plan_pretraining(training_args, args: ClassificationArguments):
     mlm_dir = output_dir / MLM_DIR
     requested = training_args.resume_from_checkpoint
     finetune_started = stage_checkpoint(requested, output_dir) is not None
-    done = bool(requested) and (mlm_dir / MODEL_DIR / "config.json").is_file() and (
-        finetune_started or stage_checkpoint(requested, mlm_dir) is None)
+    done = (
+        bool(requested)
+        and (mlm_dir / MODEL_DIR / "config.json").is_file()
+        and (finetune_started or stage_checkpoint(requested, mlm_dir) is None)
+    )
     mlm_args = copy.deepcopy(training_args)
     mlm_args.output_dir = str(mlm_dir)
     mlm_args.max_steps = args.mlm_pretrain_steps
@@ -356,16 +460,32 @@ def pretrain(model_args, recipe_args, mlm_args, resume, tokenizer, tokenized, ar
     set_seed(mlm_args.seed)
     model = build_model(AutoModelForMaskedLM, model_args, tokenizer, "encoder", num_layers=model_args.num_layers)
     learning_rate = set_learning_rate(mlm_args, model.config.d_model, recipe_args.lr_scale)
-    logger.info("Masked-LM pretraining: %s parameters, %d steps, %.0f%% of the tokens masked, peak learning rate %.3g.",
-                f"{model.num_parameters():,}", mlm_args.max_steps, 100 * args.mlm_probability, learning_rate)
-    texts = {split: data.remove_columns("labels").add_column(EXAMPLE_ID, list(range(len(data))))
-             for split, data in tokenized.items()}
-    mlm_args.remove_unused_columns = False  # the collator reads `special_tokens_mask` and `example_id`, then drops them
-    collator = ReproducibleMaskingCollator(tokenizer, mlm=True, mlm_probability=args.mlm_probability,
-                                           mask_seed=mlm_args.seed)
-    trainer = InOrderTrainer(model=model, args=mlm_args, train_dataset=texts["train"], eval_dataset=texts.get("validation"),
-                      processing_class=tokenizer, data_collator=collator,
-                      callbacks=[TimeLimitCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None)
+    logger.info(
+        "Masked-LM pretraining: %s parameters, %d steps, %.0f%% of the tokens masked, peak learning rate %.3g.",
+        f"{model.num_parameters():,}",
+        mlm_args.max_steps,
+        100 * args.mlm_probability,
+        learning_rate,
+    )
+    texts = {
+        split: data.remove_columns("labels").add_column(EXAMPLE_ID, list(range(len(data))))
+        for split, data in tokenized.items()
+    }
+    mlm_args.remove_unused_columns = (
+        False  # the collator reads `special_tokens_mask` and `example_id`, then drops them
+    )
+    collator = ReproducibleMaskingCollator(
+        tokenizer, mlm=True, mlm_probability=args.mlm_probability, mask_seed=mlm_args.seed
+    )
+    trainer = InOrderTrainer(
+        model=model,
+        args=mlm_args,
+        train_dataset=texts["train"],
+        eval_dataset=texts.get("validation"),
+        processing_class=tokenizer,
+        data_collator=collator,
+        callbacks=[TimeLimitCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None,
+    )
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("mlm_train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
@@ -374,7 +494,9 @@ def pretrain(model_args, recipe_args, mlm_args, resume, tokenizer, tokenized, ar
     if "validation" in texts:
         metrics = trainer.evaluate(metric_key_prefix="mlm_eval")
         trainer.log_metrics("mlm_eval", metrics)
-        results.update(mlm_eval_loss=metrics["mlm_eval_loss"], mlm_perplexity=math.exp(min(metrics["mlm_eval_loss"], 700)))
+        results.update(
+            mlm_eval_loss=metrics["mlm_eval_loss"], mlm_perplexity=math.exp(min(metrics["mlm_eval_loss"], 700))
+        )
     model_dir, _ = save_final_model(trainer, recipe_args.average_checkpoints)
     results["mlm_model_dir"] = str(model_dir.resolve())
     return results
@@ -403,18 +525,30 @@ class ReproducibleMaskingCollator(DataCollatorForLanguageModeling):
 def classifier(model_args, tokenizer, label_names: list[str], encoder_dir: str | None):
     """The model to fine-tune: the encoder of `encoder_dir` (a pretrained masked LM or classifier) with a new
     classification head, or a new model."""
-    labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
-              "label2id": {name: i for i, name in enumerate(label_names)}}
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
     if encoder_dir:
         from vanilla_transformer.tokenization import check_tokenizer_matches
 
-        logger.info("Loading the encoder of %s with a new classification head (the loading report lists the weights "
-                    "left out, e.g. a masked-LM head, and the new ones).", encoder_dir)
+        logger.info(
+            "Loading the encoder of %s with a new classification head (the loading report lists the weights "
+            "left out, e.g. a masked-LM head, and the new ones).",
+            encoder_dir,
+        )
         model = AutoModelForSequenceClassification.from_pretrained(encoder_dir, **labels)
         check_tokenizer_matches(tokenizer, model)
         return model
-    return build_model(AutoModelForSequenceClassification, model_args, tokenizer, "encoder",
-                       num_layers=model_args.num_layers, **labels)
+    return build_model(
+        AutoModelForSequenceClassification,
+        model_args,
+        tokenizer,
+        "encoder",
+        num_layers=model_args.num_layers,
+        **labels,
+    )
 
 
 def accuracy(metric):
@@ -431,19 +565,33 @@ def accuracy(metric):
 def evaluate_model(model_dir, tokenizer, validation, raw_validation, training_args, metric, num_samples: int) -> dict:
     """Load the model folder, score it on the validation split; return accuracy, loss and sample predictions."""
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    trainer = InOrderTrainer(model=model, args=training_args, eval_dataset=validation, processing_class=tokenizer,
-                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy(metric))
+    trainer = InOrderTrainer(
+        model=model,
+        args=training_args,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=accuracy(metric),
+    )
     output = trainer.predict(validation, metric_key_prefix="eval")
     trainer.log_metrics("eval", output.metrics)
     trainer.save_metrics("eval", output.metrics)
     predicted = np.argmax(output.predictions, axis=-1)
     names = model.config.id2label
     samples = [
-        {"text": raw_validation[i][TEXT], "label": names[int(raw_validation[i][LABEL])], "predicted": names[int(predicted[i])]}
+        {
+            "text": raw_validation[i][TEXT],
+            "label": names[int(raw_validation[i][LABEL])],
+            "predicted": names[int(predicted[i])],
+        }
         for i in range(min(num_samples, len(raw_validation)))
     ]
-    return {"eval_accuracy": output.metrics["eval_accuracy"], "eval_loss": output.metrics["eval_loss"],
-            "eval_examples": len(validation), "samples": samples}
+    return {
+        "eval_accuracy": output.metrics["eval_accuracy"],
+        "eval_loss": output.metrics["eval_loss"],
+        "eval_examples": len(validation),
+        "samples": samples,
+    }
 
 
 def report(results: dict, training_args) -> None:
@@ -453,11 +601,17 @@ def report(results: dict, training_args) -> None:
         mark = "ok   " if sample["predicted"] == sample["label"] else "WRONG"
         lines.append(f"  {mark} predicted {sample['predicted']!r:12} label {sample['label']!r:12} {sample['text']}")
     if "mlm_eval_loss" in results:
-        lines += ["", f"Masked-LM pretraining: validation loss {results['mlm_eval_loss']:.4f} "
-                      f"(perplexity {results['mlm_perplexity']:.2f}); encoder saved to {results['mlm_model_dir']}."]
+        lines += [
+            "",
+            f"Masked-LM pretraining: validation loss {results['mlm_eval_loss']:.4f} "
+            f"(perplexity {results['mlm_perplexity']:.2f}); encoder saved to {results['mlm_model_dir']}.",
+        ]
     if "eval_accuracy" in results:
-        lines += ["", f"Validation accuracy: {results['eval_accuracy']:.4f} ({results['eval_examples']} examples; "
-                      f"loss {results['eval_loss']:.4f}; step {results['global_step']})."]
+        lines += [
+            "",
+            f"Validation accuracy: {results['eval_accuracy']:.4f} ({results['eval_examples']} examples; "
+            f"loss {results['eval_loss']:.4f}; step {results['global_step']}).",
+        ]
     model_dir = results["model_dir"]
     lines += [
         f"Wall time: {results['wall_time_s']:.0f} s.",
@@ -466,8 +620,8 @@ def report(results: dict, training_args) -> None:
         "",
         "    import vanilla_transformer  # registers the model with the Auto classes",
         "    from transformers import pipeline",
-        f"    classify = pipeline(\"text-classification\", model={model_dir!r})",
-        "    print(classify(\"the plot was not dull , but the ending was awful .\"))",
+        f'    classify = pipeline("text-classification", model={model_dir!r})',
+        '    print(classify("the plot was not dull , but the ending was awful ."))',
     ]
     print("\n".join(lines))
     Path(training_args.output_dir, "classification_results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -18,8 +18,8 @@ import transformers
 from transformers import AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from vanilla_transformer import TransformerConfig, TransformerDecoderConfig, TransformerEncoderConfig
 from vanilla_transformer.atomic import atomic_directory
+from vanilla_transformer.auto import CONFIG_CLASSES
 from vanilla_transformer.examples.arguments import ModelArguments, parse_config_overrides
 from vanilla_transformer.tokenization import check_tokenizer_matches, config_from_tokenizer, train_tokenizer
 from vanilla_transformer.training import average_checkpoints, find_checkpoints
@@ -30,15 +30,13 @@ logger = logging.getLogger(__name__)
 TOKENIZER_DIR = "tokenizer"  # inside output_dir: the tokenizer a run trained
 MODEL_DIR = "model"  # inside output_dir: the final model folder (model, tokenizer, generation config)
 LATEST = ("latest", "last", "true")  # --resume_from_checkpoint values meaning "the newest checkpoint in output_dir"
-CONFIG_CLASSES = {  # build_model's variants
-    "seq2seq": TransformerConfig, "encoder": TransformerEncoderConfig, "decoder": TransformerDecoderConfig,
-}
 
 
 def setup_logging(training_args: TrainingArguments) -> None:
     """Log to stdout at `--log_level` on the main process and errors only elsewhere, as the library's examples do."""
     logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
     )
     level = training_args.get_process_log_level()
@@ -63,7 +61,9 @@ def start_run(training_args: TrainingArguments) -> str | None:
         if str(resume).lower() in LATEST:
             resume = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
             if resume is None:
-                raise ValueError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: no checkpoint in {output_dir}.")
+                raise ValueError(
+                    f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: no checkpoint in {output_dir}."
+                )
         if not Path(resume).is_dir():
             raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint folder.")
         training_args.resume_from_checkpoint = str(resume)
@@ -75,7 +75,10 @@ def start_run(training_args: TrainingArguments) -> str | None:
                 logger.warning(
                     "Starting a new run in %s: removing the %d checkpoints of an earlier run (%s ... %s). Pass "
                     "--resume_from_checkpoint latest to continue that run instead.",
-                    output_dir, len(earlier), earlier[0].name, earlier[-1].name,
+                    output_dir,
+                    len(earlier),
+                    earlier[0].name,
+                    earlier[-1].name,
                 )
                 for path in earlier:
                     shutil.rmtree(path)
@@ -106,11 +109,19 @@ def load_or_train_tokenizer(
     directory = Path(training_args.output_dir) / TOKENIZER_DIR
     with training_args.main_process_first(local=False, desc="training the tokenizer"):
         if training_args.process_index == 0:
-            logger.info("Training a %s tokenizer (vocabulary %d) on the training data.", model_args.tokenizer_algorithm,
-                        model_args.vocab_size)
+            logger.info(
+                "Training a %s tokenizer (vocabulary %d) on the training data.",
+                model_args.tokenizer_algorithm,
+                model_args.vocab_size,
+            )
             tokenizer = train_tokenizer(
-                corpus(), algorithm=model_args.tokenizer_algorithm, vocab_size=model_args.vocab_size, variant=variant,
-                lowercase=model_args.lowercase, text_column=text_column, show_progress=not training_args.disable_tqdm,
+                corpus(),
+                algorithm=model_args.tokenizer_algorithm,
+                vocab_size=model_args.vocab_size,
+                variant=variant,
+                lowercase=model_args.lowercase,
+                text_column=text_column,
+                show_progress=not training_args.disable_tqdm,
             )
             with atomic_directory(directory) as staging:
                 tokenizer.save_pretrained(staging)
@@ -159,10 +170,15 @@ def save_final_model(trainer: Trainer, average_last: int) -> tuple[Path, list[Pa
     checkpoints = find_checkpoints(output_dir) if output_dir.is_dir() else []
     final_step = trainer.state.global_step
     if checkpoints and _step(checkpoints[-1]) == final_step:
-        used = checkpoints[-max(1, average_last):]
+        used = checkpoints[-max(1, average_last) :]
         if len(used) < average_last:
-            logger.warning("Averaging %d checkpoints, not %d: only %d exist (save more often with --save_steps, or "
-                           "keep more with --save_total_limit).", len(used), average_last, len(checkpoints))
+            logger.warning(
+                "Averaging %d checkpoints, not %d: only %d exist (save more often with --save_steps, or "
+                "keep more with --save_total_limit).",
+                len(used),
+                average_last,
+                len(checkpoints),
+            )
         if trainer.is_world_process_zero():
             average_checkpoints(used, final_dir)
         trainer.accelerator.wait_for_everyone()
@@ -195,7 +211,9 @@ class TimeLimitCallback(TrainerCallback):
             torch.distributed.broadcast(flag, src=0)
             over = bool(flag.item())
         if over and not control.should_training_stop:
-            logger.warning("Time limit of %.1f minutes reached at step %d: stopping.", self.seconds / 60, state.global_step)
+            logger.warning(
+                "Time limit of %.1f minutes reached at step %d: stopping.", self.seconds / 60, state.global_step
+            )
             self.stopped_at = state.global_step
             control.should_training_stop = True
             if args.save_strategy != "no":

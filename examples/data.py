@@ -61,7 +61,9 @@ def load_local_dataset(
     paths = _paths(files)
     formats = {file_format(path) for path in paths}
     if len(formats) > 1:
-        raise ValueError(f"files of one split must share a format, got {sorted(formats)} for {[str(p) for p in paths]}.")
+        raise ValueError(
+            f"files of one split must share a format, got {sorted(formats)} for {[str(p) for p in paths]}."
+        )
     (kind,) = formats
     if parallel:
         if kind != "text":
@@ -115,7 +117,9 @@ def load_dataset_splits(
     Give exactly one of `dataset_name` and `data_files`. Split names "valid", "val" and "dev" become "validation".
     """
     if (dataset_name is None) == (data_files is None):
-        raise ValueError("give either dataset_name (a dataset on the Hub) or data_files (local files), not both or neither.")
+        raise ValueError(
+            "give either dataset_name (a dataset on the Hub) or data_files (local files), not both or neither."
+        )
     if dataset_name is not None:
         loaded = datasets.load_dataset(dataset_name, dataset_config_name, cache_dir=cache_dir, **load_kwargs)
         if not isinstance(loaded, datasets.DatasetDict):

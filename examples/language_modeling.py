@@ -81,15 +81,37 @@ PRESETS = {
     # The built-in data: a small model that learns the grammar (validation perplexity ~3.5) in a few minutes on 2 CPU
     # cores.
     "demo": dict(
-        vocab_size=1000, d_model=128, num_heads=4, d_ff=512, num_layers=3, dropout=0.1, block_size=128,
-        warmup_steps=200, lr_scale=2.0, num_train_epochs=8, per_device_train_batch_size=32,
-        per_device_eval_batch_size=64, save_strategy="steps", save_steps=100, save_total_limit=3,
-        average_checkpoints=3, logging_steps=50, eval_strategy="epoch",
+        vocab_size=1000,
+        d_model=128,
+        num_heads=4,
+        d_ff=512,
+        num_layers=3,
+        dropout=0.1,
+        block_size=128,
+        warmup_steps=200,
+        lr_scale=2.0,
+        num_train_epochs=8,
+        per_device_train_batch_size=32,
+        per_device_eval_batch_size=64,
+        save_strategy="steps",
+        save_steps=100,
+        save_total_limit=3,
+        average_checkpoints=3,
+        logging_steps=50,
+        eval_strategy="epoch",
     ),
     # The paper's base model as a decoder (d_model 512, 6 layers, 8 heads), on your data.
     "base": dict(
-        vocab_size=16000, block_size=512, per_device_train_batch_size=16, save_strategy="steps", save_steps=2000,
-        save_total_limit=5, average_checkpoints=5, logging_steps=100, eval_strategy="steps", eval_steps=2000,
+        vocab_size=16000,
+        block_size=512,
+        per_device_train_batch_size=16,
+        save_strategy="steps",
+        save_steps=2000,
+        save_total_limit=5,
+        average_checkpoints=5,
+        logging_steps=100,
+        eval_strategy="steps",
+        eval_steps=2000,
     ),
     # nanoGPT's CPU run on tiny Shakespeare (README of karpathy/nanoGPT): characters (a byte tokenizer without merges),
     # 4 layers, 4 heads, d_model 128, d_ff 512, context 64, batch 12, 2000 steps, AdamW lr 1e-3 with 100 warmup steps
@@ -99,13 +121,39 @@ PRESETS = {
     # positions). Loss only, as nanoGPT (no accuracy metric: offline, `evaluate` spends 1.5 s retrying the Hub before
     # the example computes it itself). See benchmarks/shakespeare_char.py.
     "shakespeare_char": dict(
-        tokenizer_algorithm="byte_bpe", vocab_size=261, d_model=128, num_heads=4, d_ff=512, num_layers=4,
-        dropout=0.0, block_size=64, keep_linebreaks=True, add_special_tokens=False, validation_split_percentage=10,
-        per_device_train_batch_size=12, per_device_eval_batch_size=64, max_steps=2000, learning_rate=1e-3,
-        lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr": 1e-4}, warmup_steps=100,
-        adam_beta1=0.9, adam_beta2=0.99, adam_epsilon=1e-8, weight_decay=0.1, max_grad_norm=1.0,
-        eval_strategy="steps", eval_steps=250, eval_blocks_during_training=240, eval_accuracy=False, logging_steps=50,
-        save_strategy="steps", save_steps=250, save_total_limit=2, average_checkpoints=1, sample_max_new_tokens=300,
+        tokenizer_algorithm="byte_bpe",
+        vocab_size=261,
+        d_model=128,
+        num_heads=4,
+        d_ff=512,
+        num_layers=4,
+        dropout=0.0,
+        block_size=64,
+        keep_linebreaks=True,
+        add_special_tokens=False,
+        validation_split_percentage=10,
+        per_device_train_batch_size=12,
+        per_device_eval_batch_size=64,
+        max_steps=2000,
+        learning_rate=1e-3,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr": 1e-4},
+        warmup_steps=100,
+        adam_beta1=0.9,
+        adam_beta2=0.99,
+        adam_epsilon=1e-8,
+        weight_decay=0.1,
+        max_grad_norm=1.0,
+        eval_strategy="steps",
+        eval_steps=250,
+        eval_blocks_during_training=240,
+        eval_accuracy=False,
+        logging_steps=50,
+        save_strategy="steps",
+        save_steps=250,
+        save_total_limit=2,
+        average_checkpoints=1,
+        sample_max_new_tokens=300,
     ),
 }
 
@@ -116,30 +164,41 @@ class LanguageModelingArguments:
 
     preset: str | None = field(
         default=None,
-        metadata={"help": f"Defaults for the model size and schedule: one of {sorted(PRESETS)}. Default: 'demo' "
-                  "without data options, 'base' with them.", "choices": sorted(PRESETS)},
+        metadata={
+            "help": f"Defaults for the model size and schedule: one of {sorted(PRESETS)}. Default: 'demo' "
+            "without data options, 'base' with them.",
+            "choices": sorted(PRESETS),
+        },
     )
     text_column: str = field(default=TEXT, metadata={"help": "The column holding the texts."})
     block_size: int = field(default=128, metadata={"help": "Tokens per training sequence (the context length)."})
     keep_linebreaks: bool = field(
         default=False,
-        metadata={"help": "End every text with a line break: for plain-text files that hold one continuous text, "
-                  "so that the token stream is the file itself."},
+        metadata={
+            "help": "End every text with a line break: for plain-text files that hold one continuous text, "
+            "so that the token stream is the file itself."
+        },
     )
     add_special_tokens: bool = field(
         default=True,
-        metadata={"help": "Wrap each text in <s> ... </s>, so the model learns where texts start and end. Turn off "
-                  "(--no_add_special_tokens) for one continuous text read line by line."},
+        metadata={
+            "help": "Wrap each text in <s> ... </s>, so the model learns where texts start and end. Turn off "
+            "(--no_add_special_tokens) for one continuous text read line by line."
+        },
     )
     validation_split_percentage: float = field(
         default=5.0,
-        metadata={"help": "Without a validation split: hold out the last N percent of the training text, counted in "
-                  "characters (a text cut there is split in two)."},
+        metadata={
+            "help": "Without a validation split: hold out the last N percent of the training text, counted in "
+            "characters (a text cut there is split in two)."
+        },
     )
     eval_blocks_during_training: int | None = field(
         default=None,
-        metadata={"help": "Evaluate during training on this many validation blocks, spread evenly over the split "
-                  "(nanoGPT's loss estimates); the final evaluation always covers the whole split. Default: all."},
+        metadata={
+            "help": "Evaluate during training on this many validation blocks, spread evenly over the split "
+            "(nanoGPT's loss estimates); the final evaluation always covers the whole split. Default: all."
+        },
     )
     eval_accuracy: bool = field(
         default=True, metadata={"help": "Also compute next-token accuracy (with `evaluate`) at each evaluation."}
@@ -147,8 +206,10 @@ class LanguageModelingArguments:
     num_samples: int = field(default=3, metadata={"help": "Texts to sample with generate() at the end."})
     sample_prompts: list[str] | None = field(
         default=None,
-        metadata={"help": "Prompts to continue (default: none, i.e. texts sampled from <s>; with "
-                  "--no_add_special_tokens a line break)."},
+        metadata={
+            "help": "Prompts to continue (default: none, i.e. texts sampled from <s>; with "
+            "--no_add_special_tokens a line break)."
+        },
     )
     sample_max_new_tokens: int = field(default=60, metadata={"help": "Length of the samples, in tokens."})
     sample_temperature: float = field(default=0.8, metadata={"help": "Sampling temperature."})
@@ -183,7 +244,11 @@ def main(argv: list[str] | None = None) -> dict:
     resume = start_run(training_args)
     set_seed(training_args.seed)
     tokenizer = load_or_train_tokenizer(
-        model_args, training_args, lambda: raw["train"], text_column=TEXT, variant="decoder",
+        model_args,
+        training_args,
+        lambda: raw["train"],
+        text_column=TEXT,
+        variant="decoder",
         resume_from_checkpoint=resume,
     )
     model = build_model(AutoModelForCausalLM, model_args, tokenizer, "decoder", num_layers=model_args.num_layers)
@@ -191,7 +256,11 @@ def main(argv: list[str] | None = None) -> dict:
     learning_rate = set_learning_rate(training_args, model.config.d_model, recipe_args.lr_scale)
     logger.info(
         "Model: %s parameters, d_model %d, %d layers; vocabulary %d; context %d tokens; peak learning rate %.3g.",
-        f"{model.num_parameters():,}", model.config.d_model, model.config.num_layers, len(tokenizer), args.block_size,
+        f"{model.num_parameters():,}",
+        model.config.d_model,
+        model.config.num_layers,
+        len(tokenizer),
+        args.block_size,
         learning_rate,
     )
 
@@ -204,7 +273,11 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--eval_strategy {training_args.eval_strategy} needs a validation split.")
     metric = load_metric("accuracy") if evaluating and args.eval_accuracy else None
     trainer = language_model_trainer(
-        model, training_args, tokenizer, metric, train_dataset=blocks["train"],
+        model,
+        training_args,
+        tokenizer,
+        metric,
+        train_dataset=blocks["train"],
         eval_dataset=spread_subset(blocks["validation"], args.eval_blocks_during_training) if evaluating else None,
     )
     if evaluating:
@@ -219,24 +292,32 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_state()
 
     model_dir, averaged = save_final_model(trainer, recipe_args.average_checkpoints)
-    results = {"model_dir": str(model_dir.resolve()), "averaged_checkpoints": [p.name for p in averaged],
-               "add_special_tokens": args.add_special_tokens,
-               "global_step": trainer.state.global_step, "train_loss": train_result.metrics.get("train_loss"),
-               "unix_times": times,
-               "train_runtime_s": train_result.metrics.get("train_runtime")}
+    results = {
+        "model_dir": str(model_dir.resolve()),
+        "averaged_checkpoints": [p.name for p in averaged],
+        "add_special_tokens": args.add_special_tokens,
+        "global_step": trainer.state.global_step,
+        "train_loss": train_result.metrics.get("train_loss"),
+        "unix_times": times,
+        "train_runtime_s": train_result.metrics.get("train_runtime"),
+    }
     if averaged:
-        logger.info("Averaged %d checkpoints into %s: %s.", len(averaged), model_dir, ", ".join(p.name for p in averaged))
+        logger.info(
+            "Averaged %d checkpoints into %s: %s.", len(averaged), model_dir, ", ".join(p.name for p in averaged)
+        )
 
     if len(averaged) > 1:  # the model folder holds an average of checkpoints, not the weights in memory
         final_model = AutoModelForCausalLM.from_pretrained(model_dir)
-        trainer = language_model_trainer(final_model, training_args, tokenizer, metric,
-                                         eval_dataset=blocks["validation"] if evaluating else None)
+        trainer = language_model_trainer(
+            final_model, training_args, tokenizer, metric, eval_dataset=blocks["validation"] if evaluating else None
+        )
     if evaluating:
         results.update(evaluate_model(trainer, blocks["validation"]))
         times["final_eval"] = time.time()
     if training_args.process_index == 0:
-        results["samples"] = sample_texts(trainer.accelerator.unwrap_model(trainer.model), tokenizer, args,
-                                          seed=training_args.seed)
+        results["samples"] = sample_texts(
+            trainer.accelerator.unwrap_model(trainer.model), tokenizer, args, seed=training_args.seed
+        )
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if training_args.process_index == 0:
         report(results, training_args)
@@ -257,19 +338,26 @@ def load_text_data(data_args: DataArguments, args: LanguageModelingArguments) ->
         sizes = {"train": args.synthetic_train_size, "validation": synthetic_data.DEFAULT_SIZES["validation"]}
         splits = synthetic_data.synthetic_translation_splits(sizes, seed=args.synthetic_seed)
         raw = datasets.DatasetDict(
-            {split: datasets.Dataset.from_dict({TEXT: columns[synthetic_data.SOURCE_LANG]}) for split, columns in splits.items()}
+            {
+                split: datasets.Dataset.from_dict({TEXT: columns[synthetic_data.SOURCE_LANG]})
+                for split, columns in splits.items()
+            }
         )
     else:
         raw = load_dataset_splits(
-            dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name,
-            data_files=data_args.data_files(), column_names=data_args.column_names, cache_dir=data_args.data_cache_dir,
+            dataset_name=data_args.dataset_name,
+            dataset_config_name=data_args.dataset_config_name,
+            data_files=data_args.data_files(),
+            column_names=data_args.column_names,
+            cache_dir=data_args.data_cache_dir,
         )
         raw = datasets.DatasetDict({split: text_column(data, args.text_column, split) for split, data in raw.items()})
     if "train" not in raw:
         raise ValueError("no training split: give --train_file or a --dataset_name that has one.")
     if args.keep_linebreaks:
-        raw = raw.map(lambda batch: {TEXT: [text + "\n" for text in batch[TEXT]]}, batched=True,
-                      desc="keeping line breaks")
+        raw = raw.map(
+            lambda batch: {TEXT: [text + "\n" for text in batch[TEXT]]}, batched=True, desc="keeping line breaks"
+        )
     if "validation" not in raw:
         raw["train"], raw["validation"] = split_off_tail(raw["train"], args.validation_split_percentage)
     if data_args.max_train_samples is not None:
@@ -282,8 +370,10 @@ def load_text_data(data_args: DataArguments, args: LanguageModelingArguments) ->
 def text_column(dataset: datasets.Dataset, column: str, split: str) -> datasets.Dataset:
     """The split reduced to one string column named `text`."""
     if column not in dataset.column_names:
-        raise ValueError(f"the {split} split has no column {column!r} (it has {dataset.column_names}); choose the text "
-                         "column with --text_column.")
+        raise ValueError(
+            f"the {split} split has no column {column!r} (it has {dataset.column_names}); choose the text "
+            "column with --text_column."
+        )
     dataset = dataset.select_columns([column])
     return dataset.rename_column(column, TEXT) if column != TEXT else dataset
 
@@ -299,7 +389,7 @@ def split_off_tail(dataset: datasets.Dataset, percentage: float) -> tuple[datase
         if seen + len(text) >= cut:
             offset = cut - seen
             head = [*texts[:index], text[:offset]] if offset else texts[:index]
-            tail = [text[offset:], *texts[index + 1:]] if offset < len(text) else texts[index + 1:]
+            tail = [text[offset:], *texts[index + 1 :]] if offset < len(text) else texts[index + 1 :]
             break
         seen += len(text)
     else:
@@ -309,21 +399,30 @@ def split_off_tail(dataset: datasets.Dataset, percentage: float) -> tuple[datase
     return datasets.Dataset.from_dict({TEXT: head}), datasets.Dataset.from_dict({TEXT: tail})
 
 
-def tokenize_and_group(raw: datasets.DatasetDict, tokenizer, args: LanguageModelingArguments,
-                       data_args: DataArguments) -> datasets.DatasetDict:
+def tokenize_and_group(
+    raw: datasets.DatasetDict, tokenizer, args: LanguageModelingArguments, data_args: DataArguments
+) -> datasets.DatasetDict:
     """Tokenize every split, concatenate its texts and cut the stream into blocks of `block_size` tokens (the
     library's `run_clm.py`). Training drops the last incomplete block of every `GROUP_BATCH_SIZE` texts; evaluation
     splits keep it, so that the validation loss covers the whole split."""
     blocks = {}
     for split, data in raw.items():
         tokenized = data.map(
-            lambda batch: {"input_ids": tokenizer(batch[TEXT], add_special_tokens=args.add_special_tokens,
-                                                  return_attention_mask=False)["input_ids"]},
-            batched=True, remove_columns=data.column_names, num_proc=data_args.preprocessing_num_workers,
+            lambda batch: {
+                "input_ids": tokenizer(
+                    batch[TEXT], add_special_tokens=args.add_special_tokens, return_attention_mask=False
+                )["input_ids"]
+            },
+            batched=True,
+            remove_columns=data.column_names,
+            num_proc=data_args.preprocessing_num_workers,
             desc=f"tokenizing {split}",
         )
         blocks[split] = tokenized.map(
-            group_texts, batched=True, batch_size=GROUP_BATCH_SIZE, num_proc=data_args.preprocessing_num_workers,
+            group_texts,
+            batched=True,
+            batch_size=GROUP_BATCH_SIZE,
+            num_proc=data_args.preprocessing_num_workers,
             fn_kwargs={"block_size": args.block_size, "keep_remainder": split != "train"},
             desc=f"grouping {split} into blocks of {args.block_size}",
         )
@@ -335,7 +434,9 @@ def group_texts(batch: dict, block_size: int, keep_remainder: bool = False) -> d
     shorter block is kept (if it holds at least two tokens, i.e. one prediction) with `keep_remainder`."""
     ids = list(chain.from_iterable(batch["input_ids"]))
     end = len(ids) if keep_remainder else len(ids) // block_size * block_size
-    return {"input_ids": [ids[i: i + block_size] for i in range(0, end, block_size) if len(ids[i: i + block_size]) > 1]}
+    return {
+        "input_ids": [ids[i : i + block_size] for i in range(0, end, block_size) if len(ids[i : i + block_size]) > 1]
+    }
 
 
 def spread_subset(dataset: datasets.Dataset, size: int | None) -> datasets.Dataset:
@@ -377,7 +478,9 @@ def language_model_trainer(model, training_args, tokenizer, metric=None, **datas
     """A `Trainer` for causal language modelling: blocks padded by `DataCollatorForLanguageModeling` (labels are the
     inputs, the model shifts them), next-token accuracy with `metric` at each evaluation if given."""
     return InOrderTrainer(
-        model=model, args=training_args, processing_class=tokenizer,
+        model=model,
+        args=training_args,
+        processing_class=tokenizer,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
         compute_metrics=next_token_accuracy(metric) if metric is not None else None,
         preprocess_logits_for_metrics=predicted_tokens if metric is not None else None,
@@ -425,14 +528,21 @@ def sample_texts(model, tokenizer, args: LanguageModelingArguments, seed: int = 
     while not all(finished):
         active = [i for i, done in enumerate(finished) if not done]
         contexts = [sequences[i][-keep:] if len(sequences[i]) >= args.block_size else sequences[i] for i in active]
-        new_tokens = min(args.block_size - max(len(c) for c in contexts),
-                         max(args.sample_max_new_tokens - (len(sequences[i]) - starts[i]) for i in active))
+        new_tokens = min(
+            args.block_size - max(len(c) for c in contexts),
+            max(args.sample_max_new_tokens - (len(sequences[i]) - starts[i]) for i in active),
+        )
         batch = tokenizer.pad({"input_ids": contexts}, padding_side="left", return_tensors="pt")
         with torch.no_grad():
-            output = model.generate(**batch, max_new_tokens=new_tokens, do_sample=True,
-                                    temperature=args.sample_temperature, top_k=args.sample_top_k)
+            output = model.generate(
+                **batch,
+                max_new_tokens=new_tokens,
+                do_sample=True,
+                temperature=args.sample_temperature,
+                top_k=args.sample_top_k,
+            )
         for row, i in enumerate(active):
-            generated = output[row, batch["input_ids"].shape[1]:].tolist()
+            generated = output[row, batch["input_ids"].shape[1] :].tolist()
             room = args.sample_max_new_tokens - (len(sequences[i]) - starts[i])
             generated = generated[:room]
             if tokenizer.eos_token_id in generated:
@@ -453,8 +563,11 @@ def report(results: dict, training_args) -> None:
         accuracy = f", next-token accuracy {results['eval_accuracy']:.4f}" if "eval_accuracy" in results else ""
         averaged = len(results["averaged_checkpoints"])
         how = f"average of the last {averaged} checkpoints" if averaged > 1 else "final weights"
-        lines += ["", f"Validation loss {results['eval_loss']:.4f} (perplexity {results['perplexity']:.2f}){accuracy}; "
-                      f"{how}, step {results['global_step']}."]
+        lines += [
+            "",
+            f"Validation loss {results['eval_loss']:.4f} (perplexity {results['perplexity']:.2f}){accuracy}; "
+            f"{how}, step {results['global_step']}.",
+        ]
     model_dir = results["model_dir"]
     lines += [
         f"Wall time: {results['wall_time_s']:.0f} s.",
@@ -469,10 +582,10 @@ def report(results: dict, training_args) -> None:
     if results["add_special_tokens"]:
         lines += [
             "    tokenizer.add_bos_token, tokenizer.add_eos_token = True, False  # a prompt is <s> text, without </s>",
-            "    inputs = tokenizer([\"the dog\"], return_tensors=\"pt\")",
+            '    inputs = tokenizer(["the dog"], return_tensors="pt")',
         ]
     else:
-        lines += ["    inputs = tokenizer([\"ROMEO:\"], return_tensors=\"pt\", add_special_tokens=False)"]
+        lines += ['    inputs = tokenizer(["ROMEO:"], return_tensors="pt", add_special_tokens=False)']
     lines += ["    print(tokenizer.batch_decode(model.generate(**inputs), skip_special_tokens=True))  # samples"]
     print("\n".join(lines))
     Path(training_args.output_dir, "language_modeling_results.json").write_text(json.dumps(results, indent=2) + "\n")

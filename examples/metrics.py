@@ -29,8 +29,15 @@ class SacreBLEU:
         # sacreBLEU takes them the other way round: one stream per reference, each covering every prediction.
         streams = [list(stream) for stream in zip(*references, strict=True)]
         bleu = sacrebleu.corpus_bleu(predictions, streams, **options)
-        return {"score": bleu.score, "counts": bleu.counts, "totals": bleu.totals, "precisions": bleu.precisions,
-                "bp": bleu.bp, "sys_len": bleu.sys_len, "ref_len": bleu.ref_len}
+        return {
+            "score": bleu.score,
+            "counts": bleu.counts,
+            "totals": bleu.totals,
+            "precisions": bleu.precisions,
+            "bp": bleu.bp,
+            "sys_len": bleu.sys_len,
+            "ref_len": bleu.ref_len,
+        }
 
 
 class Accuracy:
@@ -53,8 +60,14 @@ def load_metric(name: str):
     except Exception as error:  # offline, Hub unreachable, a module's own import missing
         if name not in OFFLINE_METRICS:
             raise
-        logger.warning("Metric %r is not available from the Hugging Face Hub (%s); computing the same figures with "
-                       "%s.%s instead.", name, type(error).__name__, __name__, OFFLINE_METRICS[name].__name__)
+        logger.warning(
+            "Metric %r is not available from the Hugging Face Hub (%s); computing the same figures with "
+            "%s.%s instead.",
+            name,
+            type(error).__name__,
+            __name__,
+            OFFLINE_METRICS[name].__name__,
+        )
         logger.debug("evaluate.load(%r) failed with: %s", name, error)
         return OFFLINE_METRICS[name]()
 

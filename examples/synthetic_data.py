@@ -23,54 +23,138 @@ SOURCE_LANG, TARGET_LANG = "en", "syn"
 
 # (singular, plural) -> made-up stem; the made-up plural is the stem + "i".
 NOUNS = {
-    ("dog", "dogs"): "hundo", ("cat", "cats"): "kato", ("man", "men"): "viro", ("woman", "women"): "fema",
-    ("child", "children"): "kindo", ("girl", "girls"): "pika", ("boy", "boys"): "puko", ("bird", "birds"): "aveso",
-    ("horse", "horses"): "kavalo", ("teacher", "teachers"): "doktu", ("farmer", "farmers"): "agrelo",
-    ("doctor", "doctors"): "medro", ("student", "students"): "skolo", ("friend", "friends"): "amiko",
-    ("neighbour", "neighbours"): "nabaro", ("ball", "balls"): "pilo", ("book", "books"): "libro",
-    ("apple", "apples"): "pomo", ("car", "cars"): "vagu", ("house", "houses"): "domo", ("tree", "trees"): "arbo",
-    ("flower", "flowers"): "floro", ("letter", "letters"): "letro", ("song", "songs"): "kanto",
-    ("picture", "pictures"): "bildo", ("box", "boxes"): "kesto", ("key", "keys"): "klavo", ("cake", "cakes"): "torto",
-    ("boat", "boats"): "navo", ("hat", "hats"): "kapelo", ("guitar", "guitars"): "gitaro", ("cup", "cups"): "tazo",
-    ("river", "rivers"): "fluvo", ("garden", "gardens"): "gardo", ("street", "streets"): "strato", ("park", "parks"): "parko",
-    ("market", "markets"): "merko", ("window", "windows"): "fenstro", ("table", "tables"): "tablo",
+    ("dog", "dogs"): "hundo",
+    ("cat", "cats"): "kato",
+    ("man", "men"): "viro",
+    ("woman", "women"): "fema",
+    ("child", "children"): "kindo",
+    ("girl", "girls"): "pika",
+    ("boy", "boys"): "puko",
+    ("bird", "birds"): "aveso",
+    ("horse", "horses"): "kavalo",
+    ("teacher", "teachers"): "doktu",
+    ("farmer", "farmers"): "agrelo",
+    ("doctor", "doctors"): "medro",
+    ("student", "students"): "skolo",
+    ("friend", "friends"): "amiko",
+    ("neighbour", "neighbours"): "nabaro",
+    ("ball", "balls"): "pilo",
+    ("book", "books"): "libro",
+    ("apple", "apples"): "pomo",
+    ("car", "cars"): "vagu",
+    ("house", "houses"): "domo",
+    ("tree", "trees"): "arbo",
+    ("flower", "flowers"): "floro",
+    ("letter", "letters"): "letro",
+    ("song", "songs"): "kanto",
+    ("picture", "pictures"): "bildo",
+    ("box", "boxes"): "kesto",
+    ("key", "keys"): "klavo",
+    ("cake", "cakes"): "torto",
+    ("boat", "boats"): "navo",
+    ("hat", "hats"): "kapelo",
+    ("guitar", "guitars"): "gitaro",
+    ("cup", "cups"): "tazo",
+    ("river", "rivers"): "fluvo",
+    ("garden", "gardens"): "gardo",
+    ("street", "streets"): "strato",
+    ("park", "parks"): "parko",
+    ("market", "markets"): "merko",
+    ("window", "windows"): "fenstro",
+    ("table", "tables"): "tablo",
 }
 ADJECTIVES = {
-    "big": "grava", "small": "mina", "old": "vela", "young": "juna", "happy": "felu", "sad": "trista",
-    "red": "ruza", "green": "verda", "blue": "blua", "black": "nigra", "white": "alba", "tall": "alta",
-    "quiet": "kvieta", "loud": "lauta", "clever": "sagha", "lazy": "pigra", "hungry": "malsa", "tired": "lasa",
-    "new": "nova", "beautiful": "bela",
+    "big": "grava",
+    "small": "mina",
+    "old": "vela",
+    "young": "juna",
+    "happy": "felu",
+    "sad": "trista",
+    "red": "ruza",
+    "green": "verda",
+    "blue": "blua",
+    "black": "nigra",
+    "white": "alba",
+    "tall": "alta",
+    "quiet": "kvieta",
+    "loud": "lauta",
+    "clever": "sagha",
+    "lazy": "pigra",
+    "hungry": "malsa",
+    "tired": "lasa",
+    "new": "nova",
+    "beautiful": "bela",
 }
 # base form, third person singular present, past -> made-up stem
 TRANSITIVE_VERBS = {
-    ("see", "sees", "saw"): "vid", ("like", "likes", "liked"): "sat", ("find", "finds", "found"): "trov",
-    ("carry", "carries", "carried"): "port", ("paint", "paints", "painted"): "pentr", ("buy", "buys", "bought"): "kup",
-    ("sell", "sells", "sold"): "vend", ("hold", "holds", "held"): "ten", ("watch", "watches", "watched"): "spekt",
-    ("follow", "follows", "followed"): "sekv", ("help", "helps", "helped"): "help", ("call", "calls", "called"): "vok",
-    ("visit", "visits", "visited"): "vizit", ("draw", "draws", "drew"): "desegn", ("clean", "cleans", "cleaned"): "pur",
-    ("open", "opens", "opened"): "aper", ("take", "takes", "took"): "pren", ("know", "knows", "knew"): "kon",
+    ("see", "sees", "saw"): "vid",
+    ("like", "likes", "liked"): "sat",
+    ("find", "finds", "found"): "trov",
+    ("carry", "carries", "carried"): "port",
+    ("paint", "paints", "painted"): "pentr",
+    ("buy", "buys", "bought"): "kup",
+    ("sell", "sells", "sold"): "vend",
+    ("hold", "holds", "held"): "ten",
+    ("watch", "watches", "watched"): "spekt",
+    ("follow", "follows", "followed"): "sekv",
+    ("help", "helps", "helped"): "help",
+    ("call", "calls", "called"): "vok",
+    ("visit", "visits", "visited"): "vizit",
+    ("draw", "draws", "drew"): "desegn",
+    ("clean", "cleans", "cleaned"): "pur",
+    ("open", "opens", "opened"): "aper",
+    ("take", "takes", "took"): "pren",
+    ("know", "knows", "knew"): "kon",
 }
 INTRANSITIVE_VERBS = {
-    ("sleep", "sleeps", "slept"): "dorm", ("run", "runs", "ran"): "kur", ("laugh", "laughs", "laughed"): "rid",
-    ("sing", "sings", "sang"): "kant", ("wait", "waits", "waited"): "atend", ("dance", "dances", "danced"): "danc",
-    ("swim", "swims", "swam"): "nag", ("work", "works", "worked"): "labor", ("sit", "sits", "sat"): "sid",
+    ("sleep", "sleeps", "slept"): "dorm",
+    ("run", "runs", "ran"): "kur",
+    ("laugh", "laughs", "laughed"): "rid",
+    ("sing", "sings", "sang"): "kant",
+    ("wait", "waits", "waited"): "atend",
+    ("dance", "dances", "danced"): "danc",
+    ("swim", "swims", "swam"): "nag",
+    ("work", "works", "worked"): "labor",
+    ("sit", "sits", "sat"): "sid",
     ("play", "plays", "played"): "lud",
 }
 TENSE_SUFFIX = {"present": "u", "past": "ta", "future": "ro"}
 PLURAL_AGREEMENT = "n"  # after the tense suffix when the subject is plural
 # determiner -> (made-up word, number it takes)
 DETERMINERS = {
-    "the": ("ta", None), "a": ("un", "sg"), "this": ("esi", "sg"), "that": ("ola", "sg"), "every": ("kaz", "sg"),
-    "my": ("mi", None), "your": ("tu", None), "some": ("sam", "pl"), "these": ("esin", "pl"),
-    "those": ("olan", "pl"), "two": ("du", "pl"), "three": ("tri", "pl"), "many": ("mul", "pl"),
+    "the": ("ta", None),
+    "a": ("un", "sg"),
+    "this": ("esi", "sg"),
+    "that": ("ola", "sg"),
+    "every": ("kaz", "sg"),
+    "my": ("mi", None),
+    "your": ("tu", None),
+    "some": ("sam", "pl"),
+    "these": ("esin", "pl"),
+    "those": ("olan", "pl"),
+    "two": ("du", "pl"),
+    "three": ("tri", "pl"),
+    "many": ("mul", "pl"),
 }
 PREPOSITIONS = {
-    "in": "inu", "near": "apu", "behind": "malantu", "under": "subu", "on": "suru", "next to": "flanku",
-    "across": "transu", "with": "kunu",
+    "in": "inu",
+    "near": "apu",
+    "behind": "malantu",
+    "under": "subu",
+    "on": "suru",
+    "next to": "flanku",
+    "across": "transu",
+    "with": "kunu",
 }
 ADVERBS = {
-    "today": "hodia", "yesterday": "hiera", "quickly": "rapida", "slowly": "lanta", "often": "ofta",
-    "again": "denova", "together": "kuna", "carefully": "zorga",
+    "today": "hodia",
+    "yesterday": "hiera",
+    "quickly": "rapida",
+    "slowly": "lanta",
+    "often": "ofta",
+    "again": "denova",
+    "together": "kuna",
+    "carefully": "zorga",
 }
 NAMES = ["anna", "tom", "maria", "omar", "lena", "yuki", "pablo", "ines", "kofi", "sara"]
 OBJECT_PARTICLE, NEGATION = "ko", "ne"
@@ -82,7 +166,9 @@ def _noun_phrase(rng: random.Random, allow_name: bool = True) -> tuple[list[str]
         name = rng.choice(NAMES)
         return [name], [name], False
     plural = rng.random() < 0.4
-    determiner = rng.choice([d for d, (_, number) in DETERMINERS.items() if number in (None, "pl" if plural else "sg")])
+    determiner = rng.choice(
+        [d for d, (_, number) in DETERMINERS.items() if number in (None, "pl" if plural else "sg")]
+    )
     (singular, plural_form), stem = rng.choice(list(NOUNS.items()))
     adjectives = rng.sample(list(ADJECTIVES), k=rng.choice([0, 0, 1, 1, 2]))
     english = [determiner, *adjectives, plural_form if plural else singular]
@@ -131,13 +217,17 @@ def translation_pair(rng: random.Random) -> tuple[str, str]:
 DEFAULT_SIZES = {"train": 20000, "validation": 500, "test": 500}
 
 
-def synthetic_translation_splits(sizes: dict[str, int] | None = None, seed: int = 0) -> dict[str, dict[str, list[str]]]:
+def synthetic_translation_splits(
+    sizes: dict[str, int] | None = None, seed: int = 0
+) -> dict[str, dict[str, list[str]]]:
     """Disjoint splits of distinct (English, Synthetic) pairs: `{split: {"en": [...], "syn": [...]}}`.
 
     The same `sizes` and `seed` give the same corpus on every machine and Python version (`random.Random` is
     stable). No source sentence occurs twice, within or across splits.
     """
-    return distinct_splits(translation_pair, (SOURCE_LANG, TARGET_LANG), DEFAULT_SIZES if sizes is None else sizes, seed)
+    return distinct_splits(
+        translation_pair, (SOURCE_LANG, TARGET_LANG), DEFAULT_SIZES if sizes is None else sizes, seed
+    )
 
 
 def distinct_splits(draw, columns: tuple[str, ...], sizes: dict[str, int], seed: int) -> dict[str, dict[str, list]]:
@@ -165,7 +255,10 @@ def synthetic_translation_dataset(sizes: dict[str, int] | None = None, seed: int
     import datasets
 
     return datasets.DatasetDict(
-        {split: datasets.Dataset.from_dict(columns) for split, columns in synthetic_translation_splits(sizes, seed).items()}
+        {
+            split: datasets.Dataset.from_dict(columns)
+            for split, columns in synthetic_translation_splits(sizes, seed).items()
+        }
     )
 
 

@@ -24,33 +24,113 @@ LABEL_NAMES = ("negative", "positive")
 NEGATIVE, POSITIVE = 0, 1
 
 ADJECTIVES = {
-    POSITIVE: ["good", "great", "brilliant", "charming", "funny", "moving", "clever", "beautiful", "gripping",
-               "delightful", "fresh", "wonderful", "solid", "touching", "sharp", "warm", "stunning", "lively"],
-    NEGATIVE: ["bad", "dull", "boring", "awful", "weak", "clumsy", "silly", "tedious", "predictable", "bland", "messy",
-               "lifeless", "painful", "forgettable", "shallow", "wooden", "slow", "flat"],
+    POSITIVE: [
+        "good",
+        "great",
+        "brilliant",
+        "charming",
+        "funny",
+        "moving",
+        "clever",
+        "beautiful",
+        "gripping",
+        "delightful",
+        "fresh",
+        "wonderful",
+        "solid",
+        "touching",
+        "sharp",
+        "warm",
+        "stunning",
+        "lively",
+    ],
+    NEGATIVE: [
+        "bad",
+        "dull",
+        "boring",
+        "awful",
+        "weak",
+        "clumsy",
+        "silly",
+        "tedious",
+        "predictable",
+        "bland",
+        "messy",
+        "lifeless",
+        "painful",
+        "forgettable",
+        "shallow",
+        "wooden",
+        "slow",
+        "flat",
+    ],
 }
 # (subject, is plural)
 ASPECTS = [
-    ("the acting", False), ("the plot", False), ("the script", False), ("the music", False), ("the ending", False),
-    ("the dialogue", False), ("the cast", False), ("the story", False), ("the pacing", False), ("the direction", False),
-    ("the soundtrack", False), ("the film", False), ("this movie", False), ("the sequel", False),
-    ("the first half", False), ("the final act", False), ("the lead", False), ("the camera work", False),
-    ("the jokes", True), ("the characters", True), ("the effects", True), ("the songs", True), ("the scenes", True),
-    ("the performances", True), ("the costumes", True), ("the twists", True),
+    ("the acting", False),
+    ("the plot", False),
+    ("the script", False),
+    ("the music", False),
+    ("the ending", False),
+    ("the dialogue", False),
+    ("the cast", False),
+    ("the story", False),
+    ("the pacing", False),
+    ("the direction", False),
+    ("the soundtrack", False),
+    ("the film", False),
+    ("this movie", False),
+    ("the sequel", False),
+    ("the first half", False),
+    ("the final act", False),
+    ("the lead", False),
+    ("the camera work", False),
+    ("the jokes", True),
+    ("the characters", True),
+    ("the effects", True),
+    ("the songs", True),
+    ("the scenes", True),
+    ("the performances", True),
+    ("the costumes", True),
+    ("the twists", True),
 ]
 # verbs taking the aspect as object: (past form, base form) by polarity
 VERBS = {
-    POSITIVE: [("loved", "love"), ("liked", "like"), ("enjoyed", "enjoy"), ("admired", "admire"),
-               ("adored", "adore"), ("appreciated", "appreciate")],
-    NEGATIVE: [("hated", "hate"), ("disliked", "dislike"), ("regretted", "regret"), ("resented", "resent"),
-               ("despised", "despise"), ("loathed", "loathe")],
+    POSITIVE: [
+        ("loved", "love"),
+        ("liked", "like"),
+        ("enjoyed", "enjoy"),
+        ("admired", "admire"),
+        ("adored", "adore"),
+        ("appreciated", "appreciate"),
+    ],
+    NEGATIVE: [
+        ("hated", "hate"),
+        ("disliked", "dislike"),
+        ("regretted", "regret"),
+        ("resented", "resent"),
+        ("despised", "despise"),
+        ("loathed", "loathe"),
+    ],
 }
 INTENSIFIERS = ["", "", "very", "really", "quite", "truly", "rather", "so", "pretty"]
 OPENERS = ["", "", "", "honestly ,", "overall ,", "to be fair ,", "in the end ,", "frankly ,", "sadly ,", "luckily ,"]
-COPULAS = {False: ["is", "was", "feels", "felt", "seems", "seemed"], True: ["are", "were", "feel", "felt", "seem", "seemed"]}
-_NEGATED_COPULA = {"is": "is not", "was": "was not", "are": "are not", "were": "were not", "feels": "does not feel",
-                   "felt": "did not feel", "seems": "does not seem", "seemed": "did not seem", "feel": "do not feel",
-                   "seem": "do not seem"}
+COPULAS = {
+    False: ["is", "was", "feels", "felt", "seems", "seemed"],
+    True: ["are", "were", "feel", "felt", "seem", "seemed"],
+}
+_NEGATED_COPULA = {
+    "is": "is not",
+    "was": "was not",
+    "are": "are not",
+    "were": "were not",
+    "feels": "does not feel",
+    "felt": "did not feel",
+    "seems": "does not seem",
+    "seemed": "did not seem",
+    "feel": "do not feel",
+    "seem": "do not seem",
+}
 
 
 def clause(rng: random.Random, polarity: int) -> str:
@@ -103,10 +183,14 @@ def synthetic_sentiment_dataset(sizes: dict[str, int] | None = None, seed: int =
     with names "negative" and "positive")."""
     import datasets
 
-    features = datasets.Features({"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=list(LABEL_NAMES))})
+    features = datasets.Features(
+        {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=list(LABEL_NAMES))}
+    )
     return datasets.DatasetDict(
-        {split: datasets.Dataset.from_dict(columns, features=features)
-         for split, columns in synthetic_sentiment_splits(sizes, seed).items()}
+        {
+            split: datasets.Dataset.from_dict(columns, features=features)
+            for split, columns in synthetic_sentiment_splits(sizes, seed).items()
+        }
     )
 
 

@@ -70,29 +70,75 @@ DEFAULT_OUTPUT_DIR = "runs/translation"
 PRESETS = {
     # The built-in data (synthetic_data.py): a small model that reaches BLEU > 90 in a few minutes on 2 CPU cores.
     "demo": dict(
-        vocab_size=1000, d_model=128, num_heads=4, d_ff=256, num_layers=2, dropout=0.1,
-        warmup_steps=200, lr_scale=0.7, max_steps=1200, per_device_train_batch_size=64,
-        per_device_eval_batch_size=100, save_strategy="steps", save_steps=100, save_total_limit=3,
-        average_checkpoints=3, logging_steps=50, eval_strategy="no", bleu_tokenize="none",
+        vocab_size=1000,
+        d_model=128,
+        num_heads=4,
+        d_ff=256,
+        num_layers=2,
+        dropout=0.1,
+        warmup_steps=200,
+        lr_scale=0.7,
+        max_steps=1200,
+        per_device_train_batch_size=64,
+        per_device_eval_batch_size=100,
+        save_strategy="steps",
+        save_steps=100,
+        save_total_limit=3,
+        average_checkpoints=3,
+        logging_steps=50,
+        eval_strategy="no",
+        bleu_tokenize="none",
     ),
     # The paper's base model (section 6.1): 100k steps, checkpoints every 10 minutes there, the last 5 averaged.
     "base": dict(
-        per_device_train_batch_size=64, save_strategy="steps", save_steps=2000, save_total_limit=5,
-        average_checkpoints=5, logging_steps=100, eval_strategy="steps", eval_steps=2000,
+        per_device_train_batch_size=64,
+        save_strategy="steps",
+        save_steps=2000,
+        save_total_limit=5,
+        average_checkpoints=5,
+        logging_steps=100,
+        eval_strategy="steps",
+        eval_steps=2000,
     ),
     # The paper's big model: d_model 1024, 16 heads, d_ff 4096, dropout 0.3, the last 20 checkpoints averaged.
     "big": dict(
-        d_model=1024, num_heads=16, d_ff=4096, dropout=0.3, per_device_train_batch_size=32, save_strategy="steps",
-        save_steps=2000, save_total_limit=20, average_checkpoints=20, logging_steps=100, eval_strategy="steps",
+        d_model=1024,
+        num_heads=16,
+        d_ff=4096,
+        dropout=0.3,
+        per_device_train_batch_size=32,
+        save_strategy="steps",
+        save_steps=2000,
+        save_total_limit=20,
+        average_checkpoints=20,
+        logging_steps=100,
+        eval_strategy="steps",
         eval_steps=2000,
     ),
     # Multi30k En->De on the lowercased Moses-tokenised files, tokenised BLEU: see benchmarks/multi30k_bleu.py.
     "multi30k": dict(
-        vocab_size=8000, d_model=128, num_heads=4, d_ff=256, num_layers=4, dropout=0.3,
-        warmup_steps=1000, lr_scale=1.0, num_train_epochs=40, max_train_minutes=50, per_device_train_batch_size=128,
-        per_device_eval_batch_size=64, train_sampling_strategy="group_by_length", save_strategy="epoch",
-        save_total_limit=10, average_checkpoints=10, logging_steps=50, eval_strategy="epoch",
-        generation_num_beams=5, bleu_tokenize="none", source_lang="en", target_lang="de",
+        vocab_size=8000,
+        d_model=128,
+        num_heads=4,
+        d_ff=256,
+        num_layers=4,
+        dropout=0.3,
+        warmup_steps=1000,
+        lr_scale=1.0,
+        num_train_epochs=40,
+        max_train_minutes=50,
+        per_device_train_batch_size=128,
+        per_device_eval_batch_size=64,
+        train_sampling_strategy="group_by_length",
+        save_strategy="epoch",
+        save_total_limit=10,
+        average_checkpoints=10,
+        logging_steps=50,
+        eval_strategy="epoch",
+        generation_num_beams=5,
+        bleu_tokenize="none",
+        source_lang="en",
+        target_lang="de",
     ),
 }
 
@@ -103,13 +149,18 @@ class TranslationArguments:
 
     preset: str | None = field(
         default=None,
-        metadata={"help": f"Defaults for the model size and schedule: one of {sorted(PRESETS)}. Default: 'demo' "
-                  "without data options, 'base' with them.", "choices": sorted(PRESETS)},
+        metadata={
+            "help": f"Defaults for the model size and schedule: one of {sorted(PRESETS)}. Default: 'demo' "
+            "without data options, 'base' with them.",
+            "choices": sorted(PRESETS),
+        },
     )
     source_lang: str | None = field(
         default=None,
-        metadata={"help": "Source column (language code). Default: 'en' for the built-in data, or the suffix of the "
-                  "first of two parallel files (train.en -> 'en')."},
+        metadata={
+            "help": "Source column (language code). Default: 'en' for the built-in data, or the suffix of the "
+            "first of two parallel files (train.en -> 'en')."
+        },
     )
     target_lang: str | None = field(default=None, metadata={"help": "Target column, as --source_lang."})
     encoder_layers: int | None = field(default=None, metadata={"help": "Encoder layers (default: --num_layers)."})
@@ -121,18 +172,24 @@ class TranslationArguments:
     max_target_length: int = field(default=256, metadata={"help": "Truncate target sentences to this many tokens."})
     length_penalty: float | None = field(
         default=None,
-        metadata={"help": "Beam search length penalty. Default: the model's (0.6, the paper's, for a new model). With "
-                  "--generation_num_beams and --generation_max_length, also changes how --evaluate_only decodes."},
+        metadata={
+            "help": "Beam search length penalty. Default: the model's (0.6, the paper's, for a new model). With "
+            "--generation_num_beams and --generation_max_length, also changes how --evaluate_only decodes."
+        },
     )
     bleu_tokenize: str = field(
         default="13a",
-        metadata={"help": "sacreBLEU's tokenizer: '13a' for detokenized text, 'none' for tokenized text (Multi30k's "
-                  "*.lc.norm.tok.* files), 'intl', 'zh', 'char', ..."},
+        metadata={
+            "help": "sacreBLEU's tokenizer: '13a' for detokenized text, 'none' for tokenized text (Multi30k's "
+            "*.lc.norm.tok.* files), 'intl', 'zh', 'char', ..."
+        },
     )
     bleu_during_training: bool = field(
         default=False,
-        metadata={"help": "Also compute BLEU (with beam search) at each evaluation during training, not only the "
-                  "validation loss. Slower."},
+        metadata={
+            "help": "Also compute BLEU (with beam search) at each evaluation during training, not only the "
+            "validation loss. Slower."
+        },
     )
     num_samples: int = field(default=5, metadata={"help": "Sample translations to print at the end."})
     synthetic_train_size: int = field(
@@ -141,8 +198,10 @@ class TranslationArguments:
     synthetic_seed: int = field(default=0, metadata={"help": "Seed of the built-in data."})
     evaluate_only: bool = field(
         default=False,
-        metadata={"help": "Do not train: translate --source_file with the model of --model_name_or_path, write the "
-                  "translations to --hypothesis_file and print BLEU against --reference_file."},
+        metadata={
+            "help": "Do not train: translate --source_file with the model of --model_name_or_path, write the "
+            "translations to --hypothesis_file and print BLEU against --reference_file."
+        },
     )
     source_file: str | None = field(default=None, metadata={"help": "With --evaluate_only: sentences to translate."})
     reference_file: str | None = field(
@@ -184,11 +243,18 @@ def main(argv: list[str] | None = None) -> dict:
     resume = start_run(training_args)
     set_seed(training_args.seed)
     tokenizer = load_or_train_tokenizer(
-        model_args, training_args, lambda: raw["train"], text_column=[src, tgt], variant="seq2seq",
+        model_args,
+        training_args,
+        lambda: raw["train"],
+        text_column=[src, tgt],
+        variant="seq2seq",
         resume_from_checkpoint=resume,
     )
     model = build_model(
-        AutoModelForSeq2SeqLM, model_args, tokenizer, "seq2seq",
+        AutoModelForSeq2SeqLM,
+        model_args,
+        tokenizer,
+        "seq2seq",
         encoder_layers=args.encoder_layers or model_args.num_layers,
         decoder_layers=args.decoder_layers or model_args.num_layers,
         share_encoder_decoder_embeddings=args.share_embeddings,
@@ -197,8 +263,13 @@ def main(argv: list[str] | None = None) -> dict:
     learning_rate = set_learning_rate(training_args, model.config.d_model, recipe_args.lr_scale)
     logger.info(
         "Model: %s parameters, d_model %d, %d+%d layers; vocabulary %d; peak learning rate %.3g after %d warmup steps.",
-        f"{model.num_parameters():,}", model.config.d_model, model.config.encoder_layers, model.config.decoder_layers,
-        len(tokenizer), learning_rate, training_args.warmup_steps,
+        f"{model.num_parameters():,}",
+        model.config.d_model,
+        model.config.encoder_layers,
+        model.config.decoder_layers,
+        len(tokenizer),
+        learning_rate,
+        training_args.warmup_steps,
     )
 
     with training_args.main_process_first(desc="tokenizing the data"):
@@ -217,7 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=collator,
         compute_metrics=bleu_metrics(tokenizer, list(validation[tgt]), metric, args.bleu_tokenize)
-        if evaluating and args.bleu_during_training else None,
+        if evaluating and args.bleu_during_training
+        else None,
         callbacks=[TimeLimitCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None,
     )
     if training_args.eval_strategy != "no" and not evaluating:
@@ -230,9 +302,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     model_dir, averaged = save_final_model(trainer, recipe_args.average_checkpoints)
     runtime = train_result.metrics.get("train_runtime")
-    results = {"model_dir": str(model_dir.resolve()), "averaged_checkpoints": [p.name for p in averaged],
-               "train_loss": train_result.metrics.get("train_loss"), "train_steps": trainer.state.global_step,
-               "train_runtime_s": runtime}
+    results = {
+        "model_dir": str(model_dir.resolve()),
+        "averaged_checkpoints": [p.name for p in averaged],
+        "train_loss": train_result.metrics.get("train_loss"),
+        "train_steps": trainer.state.global_step,
+        "train_runtime_s": runtime,
+    }
     if runtime:  # throughput over the epochs run (resumed runs: the steps of this process only are timed)
         target_tokens = sum(len(labels) for labels in tokenized["train"]["labels"])
         source_tokens = sum(len(ids) for ids in tokenized["train"]["input_ids"])
@@ -240,13 +316,22 @@ def main(argv: list[str] | None = None) -> dict:
         results["train_target_tokens_per_s"] = round(target_tokens * epochs / runtime)
         results["train_tokens_per_s"] = round((source_tokens + target_tokens) * epochs / runtime)
     if averaged:
-        logger.info("Averaged %d checkpoints into %s: %s.", len(averaged), model_dir, ", ".join(p.name for p in averaged))
+        logger.info(
+            "Averaged %d checkpoints into %s: %s.", len(averaged), model_dir, ", ".join(p.name for p in averaged)
+        )
 
     if validation is not None:
-        results.update(evaluate_model(model_dir, list(validation[src]), list(validation[tgt]), args, training_args, metric))
+        results.update(
+            evaluate_model(model_dir, list(validation[src]), list(validation[tgt]), args, training_args, metric)
+        )
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if training_args.process_index == 0:
-        if isinstance(raw, datasets.DatasetDict) and "test" in raw and data_args.dataset_name is None and not data_args.train_file:
+        if (
+            isinstance(raw, datasets.DatasetDict)
+            and "test" in raw
+            and data_args.dataset_name is None
+            and not data_args.train_file
+        ):
             results["test_files"] = write_split(raw["test"], Path(training_args.output_dir) / "data", "test", src, tgt)
         report(results, args, training_args)
     return results
@@ -260,10 +345,13 @@ def load_translation_data(data_args: DataArguments, args: TranslationArguments) 
         args.target_lang = args.target_lang or synthetic_data.TARGET_LANG
         sizes = dict(synthetic_data.DEFAULT_SIZES, train=args.synthetic_train_size)
         raw = synthetic_data.synthetic_translation_dataset(sizes, seed=args.synthetic_seed)
-        raw = raw.rename_columns({synthetic_data.SOURCE_LANG: args.source_lang, synthetic_data.TARGET_LANG: args.target_lang})
+        raw = raw.rename_columns(
+            {synthetic_data.SOURCE_LANG: args.source_lang, synthetic_data.TARGET_LANG: args.target_lang}
+        )
     elif data_args.dataset_name is not None:
         raw = load_dataset_splits(
-            dataset_name=data_args.dataset_name, dataset_config_name=data_args.dataset_config_name,
+            dataset_name=data_args.dataset_name,
+            dataset_config_name=data_args.dataset_config_name,
             cache_dir=data_args.data_cache_dir,
         )
         if not (args.source_lang and args.target_lang):
@@ -277,14 +365,21 @@ def load_translation_data(data_args: DataArguments, args: TranslationArguments) 
             args.source_lang = args.source_lang or Path(first).suffix.lstrip(".")
             args.target_lang = args.target_lang or Path(second).suffix.lstrip(".")
             if not (args.source_lang and args.target_lang) or args.source_lang == args.target_lang:
-                raise ValueError("cannot tell the languages from the file names: give --source_lang and --target_lang.")
-            raw = load_dataset_splits(data_files=files, column_names=[args.source_lang, args.target_lang],
-                                      parallel=True, cache_dir=data_args.data_cache_dir)
+                raise ValueError(
+                    "cannot tell the languages from the file names: give --source_lang and --target_lang."
+                )
+            raw = load_dataset_splits(
+                data_files=files,
+                column_names=[args.source_lang, args.target_lang],
+                parallel=True,
+                cache_dir=data_args.data_cache_dir,
+            )
         else:
             if not (args.source_lang and args.target_lang):
                 raise ValueError("give --source_lang and --target_lang: the source and target columns of the files.")
-            raw = load_dataset_splits(data_files=files, column_names=data_args.column_names,
-                                      cache_dir=data_args.data_cache_dir)
+            raw = load_dataset_splits(
+                data_files=files, column_names=data_args.column_names, cache_dir=data_args.data_cache_dir
+            )
             raw = datasets.DatasetDict({split: flatten_translation(data, args) for split, data in raw.items()})
     if data_args.max_train_samples is not None and "train" in raw:
         raw["train"] = raw["train"].select(range(min(data_args.max_train_samples, len(raw["train"]))))
@@ -299,13 +394,19 @@ def flatten_translation(dataset: datasets.Dataset, args: TranslationArguments) -
     src, tgt = args.source_lang, args.target_lang
     if "translation" in dataset.column_names and src not in dataset.column_names:
         dataset = dataset.map(
-            lambda batch: {src: [pair[src] for pair in batch["translation"]], tgt: [pair[tgt] for pair in batch["translation"]]},
-            batched=True, remove_columns=dataset.column_names,
+            lambda batch: {
+                src: [pair[src] for pair in batch["translation"]],
+                tgt: [pair[tgt] for pair in batch["translation"]],
+            },
+            batched=True,
+            remove_columns=dataset.column_names,
         )
     missing = [column for column in (src, tgt) if column not in dataset.column_names]
     if missing:
-        raise ValueError(f"columns {missing} not found; the data has {dataset.column_names}. Set --source_lang and "
-                         "--target_lang to its source and target columns.")
+        raise ValueError(
+            f"columns {missing} not found; the data has {dataset.column_names}. Set --source_lang and "
+            "--target_lang to its source and target columns."
+        )
     return dataset.select_columns([src, tgt])
 
 
@@ -316,7 +417,9 @@ def tokenize_splits(raw: datasets.DatasetDict, tokenizer, args: TranslationArgum
 
     def encode(batch):
         features = tokenizer(batch[src], max_length=args.max_source_length, truncation=True)
-        features["labels"] = tokenizer(text_target=batch[tgt], max_length=args.max_target_length, truncation=True)["input_ids"]
+        features["labels"] = tokenizer(text_target=batch[tgt], max_length=args.max_target_length, truncation=True)[
+            "input_ids"
+        ]
         return features
 
     tokenized = {}
@@ -324,10 +427,18 @@ def tokenize_splits(raw: datasets.DatasetDict, tokenizer, args: TranslationArgum
         if split not in ("train", "validation"):
             continue  # other splits are for --evaluate_only
         if split == "train":
-            data = data.filter(lambda pair: bool(pair[src].strip()) and bool(pair[tgt].strip()),
-                               num_proc=data_args.preprocessing_num_workers, desc="dropping empty pairs")
-        tokenized[split] = data.map(encode, batched=True, remove_columns=data.column_names,
-                                    num_proc=data_args.preprocessing_num_workers, desc=f"tokenizing {split}")
+            data = data.filter(
+                lambda pair: bool(pair[src].strip()) and bool(pair[tgt].strip()),
+                num_proc=data_args.preprocessing_num_workers,
+                desc="dropping empty pairs",
+            )
+        tokenized[split] = data.map(
+            encode,
+            batched=True,
+            remove_columns=data.column_names,
+            num_proc=data_args.preprocessing_num_workers,
+            desc=f"tokenizing {split}",
+        )
     return datasets.DatasetDict(tokenized)
 
 
@@ -354,8 +465,9 @@ def bleu_metrics(tokenizer, references: list[str], metric, tokenize: str):
         predictions = eval_prediction.predictions
         predictions = predictions[0] if isinstance(predictions, tuple) else predictions
         hypotheses = decode(tokenizer, predictions)
-        score = metric.compute(predictions=hypotheses, references=[[r] for r in references[: len(hypotheses)]],
-                               tokenize=tokenize)
+        score = metric.compute(
+            predictions=hypotheses, references=[[r] for r in references[: len(hypotheses)]], tokenize=tokenize
+        )
         return {"bleu": score["score"]}
 
     return compute_metrics
@@ -378,12 +490,19 @@ def translate(trainer: Seq2SeqTrainer, sources, *, max_source_length: int = 256,
         return []
     encoded = tokenizer(sources, max_length=max_source_length, truncation=True)
     config = trainer.model.generation_config
-    if config.max_length is None and config.max_new_tokens is None and not {"max_length", "max_new_tokens"} & set(generate_kwargs):
+    if (
+        config.max_length is None
+        and config.max_new_tokens is None
+        and not {"max_length", "max_new_tokens"} & set(generate_kwargs)
+    ):
         # A model saved without a length limit would stop at the library's 20 tokens: allow twice the source.
         generate_kwargs["max_length"] = 2 * max(len(ids) for ids in encoded["input_ids"]) + 10
     order = sorted(range(len(sources)), key=lambda i: len(encoded["input_ids"][i]), reverse=True)
     dataset = datasets.Dataset.from_dict(
-        {"input_ids": [encoded["input_ids"][i] for i in order], "attention_mask": [encoded["attention_mask"][i] for i in order]}
+        {
+            "input_ids": [encoded["input_ids"][i] for i in order],
+            "attention_mask": [encoded["attention_mask"][i] for i in order],
+        }
     )
     # DataCollatorForSeq2Seq returns `labels: None` for unlabelled features, which Seq2SeqTrainer takes for labels.
     collator = trainer.data_collator
@@ -404,21 +523,33 @@ def evaluate_model(model_dir, sources, references, args, training_args, metric=N
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     set_generation_defaults(model, args, training_args)  # the decoding options given, if any (not saved)
     training_args.eval_strategy = IntervalStrategy.NO  # training is over: this trainer only predicts
-    trainer = InOrderSeq2SeqTrainer(model=model, args=training_args, processing_class=tokenizer,
-                                    data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
+    trainer = InOrderSeq2SeqTrainer(
+        model=model,
+        args=training_args,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+    )
     started = time.perf_counter()
     hypotheses = translate(trainer, sources, max_source_length=args.max_source_length)
-    results = {"translate_time_s": round(time.perf_counter() - started, 1), "hypotheses": hypotheses,
-               "num_beams": model.generation_config.num_beams, "length_penalty": model.generation_config.length_penalty}
+    results = {
+        "translate_time_s": round(time.perf_counter() - started, 1),
+        "hypotheses": hypotheses,
+        "num_beams": model.generation_config.num_beams,
+        "length_penalty": model.generation_config.length_penalty,
+    }
     if references is not None:
         metric = metric or load_metric("sacrebleu")
-        score = metric.compute(predictions=hypotheses, references=[[r] for r in references], tokenize=args.bleu_tokenize)
+        score = metric.compute(
+            predictions=hypotheses, references=[[r] for r in references], tokenize=args.bleu_tokenize
+        )
         results.update(bleu=round(score["score"], 2), bleu_details=_bleu_summary(score, args.bleu_tokenize))
     results["samples"] = [
         {"source": s, "reference": None if references is None else r, "translation": h}
-        for s, r, h in zip(list(sources)[: args.num_samples],
-                           list(references)[: args.num_samples] if references is not None else [None] * args.num_samples,
-                           hypotheses)
+        for s, r, h in zip(
+            list(sources)[: args.num_samples],
+            list(references)[: args.num_samples] if references is not None else [None] * args.num_samples,
+            hypotheses,
+        )
     ]
     return results
 
@@ -430,15 +561,21 @@ def evaluate_only(model_args: ModelArguments, args: TranslationArguments, traini
     sources = _read_lines(args.source_file)
     references = _read_lines(args.reference_file) if args.reference_file else None
     if references is not None and len(references) != len(sources):
-        raise ValueError(f"{args.source_file} has {len(sources)} lines but {args.reference_file} has {len(references)}.")
+        raise ValueError(
+            f"{args.source_file} has {len(sources)} lines but {args.reference_file} has {len(references)}."
+        )
     training_args.predict_with_generate = True
     results = evaluate_model(model_args.model_name_or_path, sources, references, args, training_args)
-    hypothesis_file = Path(args.hypothesis_file or Path(training_args.output_dir) / (Path(args.source_file).name + ".hyp"))
+    hypothesis_file = Path(
+        args.hypothesis_file or Path(training_args.output_dir) / (Path(args.source_file).name + ".hyp")
+    )
     if training_args.process_index == 0:
         hypothesis_file.parent.mkdir(parents=True, exist_ok=True)
         hypothesis_file.write_text("".join(h + "\n" for h in results["hypotheses"]), encoding="utf-8")
-        print(f"Wrote {len(sources)} translations (beam {results['num_beams']}, length penalty "
-              f"{results['length_penalty']}) to {hypothesis_file}.")
+        print(
+            f"Wrote {len(sources)} translations (beam {results['num_beams']}, length penalty "
+            f"{results['length_penalty']}) to {hypothesis_file}."
+        )
         if "bleu" in results:
             print(f"BLEU = {results['bleu']:.2f}   ({results['bleu_details']})")
     results["hypothesis_file"] = str(hypothesis_file)
@@ -460,14 +597,20 @@ def report(results: dict, args: TranslationArguments, training_args) -> None:
     """Print the samples, BLEU, where the model is and how to use it; save the results as JSON."""
     lines = ["", "Sample translations (validation):"]
     for sample in results.get("samples", []):
-        lines += [f"  source:      {sample['source']}", f"  reference:   {sample['reference']}",
-                  f"  translation: {sample['translation']}", ""]
+        lines += [
+            f"  source:      {sample['source']}",
+            f"  reference:   {sample['reference']}",
+            f"  translation: {sample['translation']}",
+            "",
+        ]
     if "bleu" in results:
         averaged = len(results["averaged_checkpoints"])
         how = f"average of the last {averaged} checkpoints" if averaged > 1 else "final weights"
-        lines.append(f"BLEU on the validation set: {results['bleu']:.2f}  (beam {results['num_beams']}, length penalty "
-                     f"{results['length_penalty']}, {how}; "
-                     f"{results['bleu_details']})")
+        lines.append(
+            f"BLEU on the validation set: {results['bleu']:.2f}  (beam {results['num_beams']}, length penalty "
+            f"{results['length_penalty']}, {how}; "
+            f"{results['bleu_details']})"
+        )
     model_dir = results["model_dir"]
     lines += [
         f"Wall time: {results['wall_time_s']:.0f} s.",
@@ -478,7 +621,7 @@ def report(results: dict, args: TranslationArguments, training_args) -> None:
         "    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
         f"    tokenizer = AutoTokenizer.from_pretrained({model_dir!r})",
         f"    model = AutoModelForSeq2SeqLM.from_pretrained({model_dir!r})",
-        "    inputs = tokenizer([\"the dog sees a cat .\"], return_tensors=\"pt\")",
+        '    inputs = tokenizer(["the dog sees a cat ."], return_tensors="pt")',
         "    print(tokenizer.batch_decode(model.generate(**inputs), skip_special_tokens=True))",
     ]
     if "test_files" in results:
@@ -498,8 +641,10 @@ def report(results: dict, args: TranslationArguments, training_args) -> None:
 
 def _bleu_summary(score: dict, tokenize: str) -> str:
     precisions = "/".join(f"{p:.1f}" for p in score["precisions"])
-    return (f"sacreBLEU tokenize={tokenize}: {precisions}, BP={score['bp']:.3f}, "
-            f"hyp_len={score['sys_len']}, ref_len={score['ref_len']}")
+    return (
+        f"sacreBLEU tokenize={tokenize}: {precisions}, BP={score['bp']:.3f}, "
+        f"hyp_len={score['sys_len']}, ref_len={score['ref_len']}"
+    )
 
 
 def _resumed_epoch(checkpoint: str) -> float:

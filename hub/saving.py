@@ -40,7 +40,9 @@ class HubSupport:
         if model_card not in (None, False, True):
             check_card_fields(model_card)
         # every argument by name, whichever way it was passed
-        bound = inspect.signature(PreTrainedModel.save_pretrained).bind(model, save_directory, *args, **kwargs).arguments
+        bound = (
+            inspect.signature(PreTrainedModel.save_pretrained).bind(model, save_directory, *args, **kwargs).arguments
+        )
         kwargs = {name: value for name, value in bound.items() if name not in ("self", "save_directory", "kwargs")}
         kwargs.update(bound.get("kwargs", {}))
         if os.path.isfile(save_directory):

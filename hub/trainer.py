@@ -32,8 +32,10 @@ class HubTrainerMixin:
         model = self.accelerator.unwrap_model(self.model)
         if not isinstance(model, TransformerPreTrainedModel):
             return
-        model_id = getattr(self, "hub_model_id", None) or self.args.hub_model_id or os.path.basename(
-            os.path.abspath(self.args.output_dir)
+        model_id = (
+            getattr(self, "hub_model_id", None)
+            or self.args.hub_model_id
+            or os.path.basename(os.path.abspath(self.args.output_dir))
         )
         write_model_card(self.args.output_dir, model, model_id=model_id)
 

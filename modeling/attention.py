@@ -92,7 +92,9 @@ class TransformerAttention(nn.Module):
             scaling=self.scaling,
             **kwargs,
         )
-        attn_output = attn_output.reshape(batch_size, seq_length, -1)  # (batch, length, d_model): the heads concatenated
+        attn_output = attn_output.reshape(
+            batch_size, seq_length, -1
+        )  # (batch, length, d_model): the heads concatenated
         return self.out_proj(attn_output), attn_weights
 
     def _split_heads(self, projected: torch.Tensor, parts: int) -> tuple[torch.Tensor, ...]:

@@ -100,7 +100,7 @@ class TransformerConfigBase(PreTrainedConfig):
         """Raise `ValueError` if any field holds a value the model cannot be built with."""
         self._check_checkpoint_format()
         for name in ("vocab_size", "d_model", "num_heads", "d_ff", "max_position_embeddings", *self._layer_fields):
-            _check_positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if self.d_model % self.num_heads != 0:
             raise ValueError(
                 f"d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads}); "
@@ -111,7 +111,9 @@ class TransformerConfigBase(PreTrainedConfig):
         _check_choice("activation_function", self.activation_function, sorted(ACT2FN))
         _check_choice("position_embedding_type", self.position_embedding_type, POSITION_EMBEDDING_TYPES)
         if self.position_embedding_type == "sinusoidal" and self.d_model % 2 != 0:
-            raise ValueError(f"sinusoidal positions pair a sine and a cosine: d_model must be even, got {self.d_model}.")
+            raise ValueError(
+                f"sinusoidal positions pair a sine and a cosine: d_model must be even, got {self.d_model}."
+            )
         _check_positive_number("layer_norm_eps", self.layer_norm_eps)
         if self.init_std is not None:
             _check_positive_number("init_std", self.init_std)
@@ -195,7 +197,11 @@ class TransformerEncoderConfig(TransformerConfigBase):
 
     model_type = "vanilla_transformer_encoder"
     # `encoder_layers` is what the encoder stack reads, in this variant and in the encoder-decoder one
-    attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "num_layers", "encoder_layers": "num_layers"}
+    attribute_map = {
+        **TransformerConfigBase.attribute_map,
+        "num_hidden_layers": "num_layers",
+        "encoder_layers": "num_layers",
+    }
 
     num_layers: int = 6
     classifier_dropout: float | None = None
@@ -223,7 +229,11 @@ class TransformerDecoderConfig(TransformerConfigBase):
     model_type = "vanilla_transformer_decoder"
     keys_to_ignore_at_inference = ["cache"]
     # `decoder_layers` is what the decoder stack reads, in this variant and in the encoder-decoder one
-    attribute_map = {**TransformerConfigBase.attribute_map, "num_hidden_layers": "num_layers", "decoder_layers": "num_layers"}
+    attribute_map = {
+        **TransformerConfigBase.attribute_map,
+        "num_hidden_layers": "num_layers",
+        "decoder_layers": "num_layers",
+    }
 
     num_layers: int = 6
     use_cache: bool = True
@@ -235,7 +245,8 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_positive_int(name: str, value) -> None:
+def check_positive_int(name: str, value) -> None:
+    """The package's one check of a count (layers, widths, steps): a positive `int`, never a `bool` or a float."""
     if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 

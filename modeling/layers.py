@@ -68,7 +68,9 @@ class TransformerEncoderLayer(TransformerLayer):
         **kwargs: Unpack[TransformersKwargs],
     ) -> torch.Tensor:
         # Multi-head self-attention, Add & Norm
-        attn_output, _ = self.self_attn(self.sublayer_input(self.self_attn_norm, hidden_states), attention_mask, **kwargs)
+        attn_output, _ = self.self_attn(
+            self.sublayer_input(self.self_attn_norm, hidden_states), attention_mask, **kwargs
+        )
         hidden_states = self.add_and_norm(self.self_attn_norm, hidden_states, attn_output)
         # Feed forward, Add & Norm
         ff_output = self.feed_forward(self.sublayer_input(self.feed_forward_norm, hidden_states))

@@ -16,6 +16,8 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .attention import TransformerAttention
 from .configuration_transformer import TransformerDecoderConfig
+from .layers import TransformerDecoderLayer
+from .pretrained import TransformerPreTrainedModel, TransformerStack
 from .validation import (
     check_cache,
     check_encoder_states,
@@ -24,8 +26,6 @@ from .validation import (
     check_stack_inputs,
     input_shape,
 )
-from .layers import TransformerDecoderLayer
-from .pretrained import TransformerPreTrainedModel, TransformerStack
 
 
 class TransformerDecoderModel(TransformerStack):
@@ -67,7 +67,9 @@ class TransformerDecoderModel(TransformerStack):
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids, past_length, prefix)
         batch_size = input_shape(input_ids, inputs_embeds)[0]
         check_encoder_states(encoder_hidden_states, encoder_attention_mask, batch_size, self.config.d_model)
-        if not is_encoder_decoder:  # teacher-forced decoder inputs of a seq2seq model are padded without a mask by design
+        if (
+            not is_encoder_decoder
+        ):  # teacher-forced decoder inputs of a seq2seq model are padded without a mask by design
             self.warn_if_padding_and_no_attention_mask(input_ids, attention_mask)
 
         if use_cache and cache is None:
@@ -106,9 +108,7 @@ class TransformerDecoderModel(TransformerStack):
                 cache=cache,
                 **kwargs,
             )
-        return BaseModelOutputWithPastAndCrossAttentions(
-            last_hidden_state=self.final_norm(hidden_states), cache=cache
-        )
+        return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=self.final_norm(hidden_states), cache=cache)
 
 
 class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):

@@ -11,10 +11,10 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_transformer import TransformerConfig
-from .validation import check_labels, check_stack_inputs
 from .modeling_decoder import TransformerDecoderModel
 from .modeling_encoder import TransformerEncoderModel
 from .pretrained import TransformerPreTrainedModel
+from .validation import check_labels, check_stack_inputs
 
 
 ENCODER_EMBEDDING = "encoder.embeddings.embed_tokens.weight"
@@ -94,7 +94,13 @@ class TransformerModel(TransformerPreTrainedModel):
             # check the decoder's inputs too before the encoder runs: a mistake there should not cost an encoder pass
             past_length = cache.get_seq_length() if isinstance(cache, EncoderDecoderCache) else 0
             check_stack_inputs(
-                self.config, decoder_input_ids, decoder_inputs_embeds, decoder_attention_mask, None, past_length, "decoder_"
+                self.config,
+                decoder_input_ids,
+                decoder_inputs_embeds,
+                decoder_attention_mask,
+                None,
+                past_length,
+                "decoder_",
             )
             encoder_outputs = self.encoder(
                 input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs

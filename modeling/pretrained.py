@@ -139,7 +139,9 @@ class TransformerStack(TransformerPreTrainedModel):
         super().__init__(config)
         self.embeddings = TransformerEmbeddings(config)
         self.layers = nn.ModuleList([self.layer_class(config, i) for i in range(num_layers)])
-        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+        self.final_norm = (
+            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+        )
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:

@@ -90,7 +90,11 @@ def check_stack_inputs(
 
     if position_ids is not None:
         _check_tensor(f"{prefix}position_ids", position_ids)
-        if position_ids.ndim != 2 or position_ids.shape[-1] != seq_length or position_ids.shape[0] not in (1, batch_size):
+        if (
+            position_ids.ndim != 2
+            or position_ids.shape[-1] != seq_length
+            or position_ids.shape[0] not in (1, batch_size)
+        ):
             raise ValueError(
                 f"`{prefix}position_ids` must have shape (batch_size or 1, sequence_length={seq_length}), "
                 f"got {tuple(position_ids.shape)}."

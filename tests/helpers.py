@@ -29,7 +29,11 @@ CONFIG_OF = {
     vt.TransformerForCausalLM: vt.TransformerDecoderConfig,
 }
 ALL_MODEL_CLASSES = list(CONFIG_OF)
-HEAD_CLASSES = [c for c in ALL_MODEL_CLASSES if c not in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel)]
+HEAD_CLASSES = [
+    c
+    for c in ALL_MODEL_CLASSES
+    if c not in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel)
+]
 GENERATIVE_CLASSES = [vt.TransformerForConditionalGeneration, vt.TransformerForCausalLM]
 
 
@@ -80,11 +84,17 @@ def make_labels(model_class, inputs, seed=0):
     if model_class is vt.TransformerForSequenceClassification:
         return torch.randint(0, 3, (inputs["input_ids"].shape[0],), generator=generator)
     if model_class is vt.TransformerForTokenClassification:
-        return torch.randint(0, 3, inputs["input_ids"].shape, generator=generator).masked_fill(inputs["attention_mask"] == 0, -100)
+        return torch.randint(0, 3, inputs["input_ids"].shape, generator=generator).masked_fill(
+            inputs["attention_mask"] == 0, -100
+        )
     if is_seq2seq(model_class):
         return random_ids(*inputs["decoder_input_ids"].shape, seed + 2)
     return inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
 
 
 def main_output(model_class, outputs) -> torch.Tensor:
-    return outputs.last_hidden_state if model_class in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel) else outputs.logits
+    return (
+        outputs.last_hidden_state
+        if model_class in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel)
+        else outputs.logits
+    )

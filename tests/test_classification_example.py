@@ -20,13 +20,54 @@ from vanilla_transformer.examples import metrics
 
 MLM_STEPS, STEPS, SAVE_EVERY = 20, 30, 10
 TINY = [
-    "--d_model", "32", "--num_heads", "2", "--d_ff", "64", "--num_layers", "2", "--dropout", "0.1",
-    "--vocab_size", "300", "--max_seq_length", "48", "--synthetic_train_size", "600", "--max_eval_samples", "300",
-    "--mlm_pretrain_steps", str(MLM_STEPS), "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "100",
-    "--warmup_steps", "10", "--max_steps", str(STEPS), "--save_steps", str(SAVE_EVERY), "--eval_strategy", "steps",
-    "--eval_steps", "15", "--eval_on_start", "true", "--logging_steps", "10", "--average_checkpoints", "1",
-    "--save_total_limit", "5",
-    "--disable_tqdm", "true", "--report_to", "none", "--num_samples", "3",
+    "--d_model",
+    "32",
+    "--num_heads",
+    "2",
+    "--d_ff",
+    "64",
+    "--num_layers",
+    "2",
+    "--dropout",
+    "0.1",
+    "--vocab_size",
+    "300",
+    "--max_seq_length",
+    "48",
+    "--synthetic_train_size",
+    "600",
+    "--max_eval_samples",
+    "300",
+    "--mlm_pretrain_steps",
+    str(MLM_STEPS),
+    "--per_device_train_batch_size",
+    "16",
+    "--per_device_eval_batch_size",
+    "100",
+    "--warmup_steps",
+    "10",
+    "--max_steps",
+    str(STEPS),
+    "--save_steps",
+    str(SAVE_EVERY),
+    "--eval_strategy",
+    "steps",
+    "--eval_steps",
+    "15",
+    "--eval_on_start",
+    "true",
+    "--logging_steps",
+    "10",
+    "--average_checkpoints",
+    "1",
+    "--save_total_limit",
+    "5",
+    "--disable_tqdm",
+    "true",
+    "--report_to",
+    "none",
+    "--num_samples",
+    "3",
 ]
 
 
@@ -77,7 +118,11 @@ def test_pretraining_then_fine_tuning_and_the_accuracy_is_the_saved_models(run):
     assert [type(metric).__name__ for metric in run.metrics] == ["Accuracy"]
     assert isinstance(run.metrics[0], (evaluate.EvaluationModule, metrics.Accuracy))
     for sample, text, label, predicted in zip(results["samples"], texts, labels, logits.argmax(-1)):
-        assert sample == {"text": text, "label": model.config.id2label[label], "predicted": model.config.id2label[int(predicted)]}
+        assert sample == {
+            "text": text,
+            "label": model.config.id2label[label],
+            "predicted": model.config.id2label[int(predicted)],
+        }
 
 
 def test_the_saved_folders_reload_with_the_auto_classes(run):
@@ -88,8 +133,11 @@ def test_the_saved_folders_reload_with_the_auto_classes(run):
     # The final model is the last checkpoint (one checkpoint averaged): the same logits.
     last = AutoModelForSequenceClassification.from_pretrained(run.output_dir / f"checkpoint-{STEPS}").eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    inputs = tokenizer(["the plot was not dull .", "i hated the songs , but the ending was moving ."],
-                       padding=True, return_tensors="pt")
+    inputs = tokenizer(
+        ["the plot was not dull .", "i hated the songs , but the ending was moving ."],
+        padding=True,
+        return_tensors="pt",
+    )
     with torch.no_grad():
         assert torch.equal(model(**inputs).logits, last(**inputs).logits)
     predictions = pipeline("text-classification", model=model_dir)(["the plot was not dull ."])
@@ -135,10 +183,18 @@ def test_resuming_in_the_pretraining_stage(run, tmp_path):
 def test_tsv_without_header_as_sst2_and_labels_of_every_kind(tmp_path):
     (tmp_path / "train.tsv").write_text("1\ta gripping , funny film .\n0\tdull and -lrb- sadly -rrb- long .\n")
     (tmp_path / "validation.tsv").write_text("0\tit is n't good .\n")
-    _, data_args, _, args, _ = cls.parse_args([
-        "--preset", "sst2", "--train_file", str(tmp_path / "train.tsv"), "--validation_file",
-        str(tmp_path / "validation.tsv"), "--output_dir", str(tmp_path / "out"),
-    ])
+    _, data_args, _, args, _ = cls.parse_args(
+        [
+            "--preset",
+            "sst2",
+            "--train_file",
+            str(tmp_path / "train.tsv"),
+            "--validation_file",
+            str(tmp_path / "validation.tsv"),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ]
+    )
     raw, names = cls.load_classification_data(data_args, args)
     assert names == ["negative", "positive"]
     assert raw["train"].column_names == ["text", "label"]
@@ -148,16 +204,25 @@ def test_tsv_without_header_as_sst2_and_labels_of_every_kind(tmp_path):
     # String labels are numbered in sorted order; a split without labels (-1, GLUE's test sets) is left out.
     rows = [{"review": "fine", "stars": "good"}, {"review": "meh", "stars": "bad"}, {"review": "ok", "stars": "good"}]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    _, data_args, _, args, _ = cls.parse_args([
-        "--train_file", str(tmp_path / "train.jsonl"), "--text_column", "review", "--label_column", "stars",
-        "--output_dir", str(tmp_path / "out"),
-    ])
+    _, data_args, _, args, _ = cls.parse_args(
+        [
+            "--train_file",
+            str(tmp_path / "train.jsonl"),
+            "--text_column",
+            "review",
+            "--label_column",
+            "stars",
+            "--output_dir",
+            str(tmp_path / "out"),
+        ]
+    )
     raw, names = cls.load_classification_data(data_args, args)
     assert names == ["bad", "good"] and list(raw["train"]["label"]) == [1, 0, 1]
     import datasets
 
-    splits = datasets.DatasetDict(train=datasets.Dataset.from_dict({"label": [0, 2]}),
-                                  test=datasets.Dataset.from_dict({"label": [-1, -1]}))
+    splits = datasets.DatasetDict(
+        train=datasets.Dataset.from_dict({"label": [0, 2]}), test=datasets.Dataset.from_dict({"label": [-1, -1]})
+    )
     encoded, names = cls.encode_labels(splits, None)
     assert names == ["0", "1", "2"] and list(encoded) == ["train"]
     with pytest.raises(ValueError, match="--column_names"):

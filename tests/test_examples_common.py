@@ -39,8 +39,10 @@ def test_parse_arguments_layers_defaults_recipe_presets_and_command_line():
 
     presets = {"small": {"d_model": 64, "warmup_steps": 10, "color": "blue"}}
     model, data, recipe, extra, args = parse_arguments(
-        (ModelArguments, DataArguments, RecipeArguments, Extra), ["--output_dir", "o"],
-        presets=presets, preset=lambda namespace: "small" if not namespace.train_file else None,
+        (ModelArguments, DataArguments, RecipeArguments, Extra),
+        ["--output_dir", "o"],
+        presets=presets,
+        preset=lambda namespace: "small" if not namespace.train_file else None,
     )
     assert (model.d_model, args.warmup_steps, extra.color, extra.preset) == (64, 10, "blue", "small")
     assert args.adam_beta2 == 0.98 and args.label_smoothing_factor == 0.1 and args.learning_rate is None
@@ -48,14 +50,27 @@ def test_parse_arguments_layers_defaults_recipe_presets_and_command_line():
 
     model, data, recipe, extra, args = parse_arguments(
         (ModelArguments, DataArguments, RecipeArguments, Extra),
-        ["--output_dir", "o", "--train_file", "a.txt", "--warmup_steps", "5", "--learning_rate", "0.01", "--adam_beta2", "0.9"],
-        presets=presets, preset=lambda namespace: "small" if not namespace.train_file else None,
+        [
+            "--output_dir",
+            "o",
+            "--train_file",
+            "a.txt",
+            "--warmup_steps",
+            "5",
+            "--learning_rate",
+            "0.01",
+            "--adam_beta2",
+            "0.9",
+        ],
+        presets=presets,
+        preset=lambda namespace: "small" if not namespace.train_file else None,
     )
     assert (model.d_model, args.warmup_steps, extra.color, data.train_file) == (512, 5, "red", ["a.txt"])
     assert args.adam_beta2 == 0.9 and set_learning_rate(args, 512) == 0.01
     _, _, _, extra, args = parse_arguments(
         (ModelArguments, DataArguments, RecipeArguments, Extra),
-        ["--output_dir", "o", "--train_file", "a.txt", "--preset", "small", "--d_model", "32"], presets=presets,
+        ["--output_dir", "o", "--train_file", "a.txt", "--preset", "small", "--d_model", "32"],
+        presets=presets,
     )
     assert extra.color == "blue" and args.warmup_steps == 10
     with pytest.raises(ValueError, match="not options"):
@@ -63,8 +78,9 @@ def test_parse_arguments_layers_defaults_recipe_presets_and_command_line():
 
 
 def test_parse_config_overrides():
-    parsed = parse_config_overrides("norm_first=True,dropout=0.3,activation_function=gelu,init_std=null",
-                                    vt.TransformerConfig)
+    parsed = parse_config_overrides(
+        "norm_first=True,dropout=0.3,activation_function=gelu,init_std=null", vt.TransformerConfig
+    )
     assert parsed == {"norm_first": True, "dropout": 0.3, "activation_function": "gelu", "init_std": None}
     with pytest.raises(ValueError, match="no field"):
         parse_config_overrides("d_modle=3", vt.TransformerConfig)
@@ -78,8 +94,9 @@ def test_parse_config_overrides():
 def test_time_limit_stops_training_with_a_checkpoint(tmp_path):
     tokenizer, features = tiny_translation_data()
     limit = TimeLimitCallback(minutes=1e-9)
-    trainer = run_trainer(tmp_path, tokenizer, features, steps=1000, callbacks=[limit], save_strategy="steps",
-                          save_steps=500)
+    trainer = run_trainer(
+        tmp_path, tokenizer, features, steps=1000, callbacks=[limit], save_strategy="steps", save_steps=500
+    )
     assert trainer.state.global_step == limit.stopped_at == 1
     assert [p.name for p in find_checkpoints(tmp_path)] == ["checkpoint-1"]
     with pytest.raises(ValueError, match="positive"):
@@ -122,8 +139,12 @@ def test_load_dataset_splits_from_files_and_from_the_hub(tmp_path, monkeypatch):
     for name in ("train.en", "train.de", "dev.en", "dev.de"):
         (tmp_path / name).write_text("x\ny\n", encoding="utf-8")
     splits = load_dataset_splits(
-        data_files={"train": [tmp_path / "train.en", tmp_path / "train.de"], "dev": [tmp_path / "dev.en", tmp_path / "dev.de"]},
-        column_names=["en", "de"], parallel=True,
+        data_files={
+            "train": [tmp_path / "train.en", tmp_path / "train.de"],
+            "dev": [tmp_path / "dev.en", tmp_path / "dev.de"],
+        },
+        column_names=["en", "de"],
+        parallel=True,
     )
     assert set(splits) == {"train", "validation"} and splits["validation"].column_names == ["en", "de"]
 
@@ -131,8 +152,9 @@ def test_load_dataset_splits_from_files_and_from_the_hub(tmp_path, monkeypatch):
 
     def fake_load_dataset(name, config=None, **kwargs):  # the Hub cannot be reached here: check the call
         calls.append((name, config, kwargs))
-        return datasets.DatasetDict({"train": datasets.Dataset.from_dict({"a": ["x"]}),
-                                     "valid": datasets.Dataset.from_dict({"a": ["y"]})})
+        return datasets.DatasetDict(
+            {"train": datasets.Dataset.from_dict({"a": ["x"]}), "valid": datasets.Dataset.from_dict({"a": ["y"]})}
+        )
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     splits = load_dataset_splits(dataset_name="wmt/wmt14", dataset_config_name="de-en", cache_dir="c")
@@ -176,8 +198,9 @@ def test_offline_sacrebleu_is_sacrebleu(hub_down, tokenize):
     assert metric.compute(predictions=HYPOTHESES, references=REFERENCES, tokenize=tokenize)["score"] == result["score"]
     # two references per prediction: sacreBLEU's two reference streams
     second = ["the cat sits on the mat .", "a dog runs in the park", "hi there general kenobi"]
-    result = metric.compute(predictions=HYPOTHESES, references=[list(pair) for pair in zip(REFERENCES, second)],
-                            tokenize=tokenize)
+    result = metric.compute(
+        predictions=HYPOTHESES, references=[list(pair) for pair in zip(REFERENCES, second)], tokenize=tokenize
+    )
     assert result["score"] == sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES, second], tokenize=tokenize).score
 
 
@@ -212,10 +235,15 @@ def test_fsdp_config_wraps_the_models_no_split_modules():
     assert sorted(wrapped) == sorted(vt.TransformerPreTrainedModel._no_split_modules)
     assert config.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
-    model_classes = {type(m).__name__ for m in tiny_model(vt.train_tokenizer(iter(["a b c"]), vocab_size=20,
-                                                                               show_progress=False)).modules()}
+    model_classes = {
+        type(m).__name__
+        for m in tiny_model(vt.train_tokenizer(iter(["a b c"]), vocab_size=20, show_progress=False)).modules()
+    }
     assert set(wrapped) <= model_classes
     for name in ("cpu_2proc", "multi_gpu", "deepspeed_zero2"):
-        assert load_config_from_file(os.path.join(root, "examples", "accelerate_configs", f"{name}.yaml")).num_processes >= 2
+        assert (
+            load_config_from_file(os.path.join(root, "examples", "accelerate_configs", f"{name}.yaml")).num_processes
+            >= 2
+        )
     with open(os.path.join(root, "examples", "accelerate_configs", "ds_zero2.json")) as file:
         assert json.load(file)["zero_optimization"]["stage"] == 2

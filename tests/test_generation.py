@@ -6,10 +6,10 @@ import warnings
 
 import pytest
 import torch
+from helpers import is_seq2seq, padding_mask, random_ids, tiny_model
 from transformers import Cache, DynamicCache, EncoderDecoderCache, GenerationConfig
 
 import vanilla_transformer as vt
-from helpers import is_seq2seq, padding_mask, random_ids, tiny_model
 
 
 GENERATIVE = [vt.TransformerForCausalLM, vt.TransformerForConditionalGeneration]
@@ -56,7 +56,11 @@ def test_no_repeat_ngram_size_is_respected(model_class):
     start = 0 if is_seq2seq(model_class) else inputs["input_ids"].shape[1]
     out = generate(model, inputs, max_new_tokens=30, min_new_tokens=30, no_repeat_ngram_size=2, do_sample=False)
     for row, sequence in enumerate(out.tolist()):
-        real = sequence if is_seq2seq(model_class) else [t for t, m in zip(sequence, inputs["attention_mask"][row].tolist() + [1] * 30) if m]
+        real = (
+            sequence
+            if is_seq2seq(model_class)
+            else [t for t, m in zip(sequence, inputs["attention_mask"][row].tolist() + [1] * 30) if m]
+        )
         bigrams = list(zip(real, real[1:]))
         assert len(bigrams) == len(set(bigrams)), sequence
     assert out.shape[1] - start >= 30
@@ -88,7 +92,9 @@ def test_left_padded_batch_generates_what_each_prompt_generates_alone(model_clas
     batched = generate(model, inputs, do_sample=False, min_new_tokens=8)
     for row in range(inputs["input_ids"].shape[0]):
         real = inputs["attention_mask"][row].bool()
-        alone = generate(model, {"input_ids": inputs["input_ids"][row : row + 1, real]}, do_sample=False, min_new_tokens=8)
+        alone = generate(
+            model, {"input_ids": inputs["input_ids"][row : row + 1, real]}, do_sample=False, min_new_tokens=8
+        )
         new_batched = batched[row, -8:] if not is_seq2seq(model_class) else batched[row, : alone.shape[1]]
         new_alone = alone[0, -8:] if not is_seq2seq(model_class) else alone[0]
         assert torch.equal(new_batched, new_alone), row
@@ -151,7 +157,9 @@ def test_causal_generation_from_inputs_embeds():
     inputs = prompts(vt.TransformerForCausalLM)
     from_ids = generate(model, inputs, do_sample=False)
     embeds = model.get_input_embeddings()(inputs["input_ids"])
-    from_embeds = model.generate(inputs_embeds=embeds, attention_mask=inputs["attention_mask"], do_sample=False, max_new_tokens=8)
+    from_embeds = model.generate(
+        inputs_embeds=embeds, attention_mask=inputs["attention_mask"], do_sample=False, max_new_tokens=8
+    )
     assert torch.equal(from_embeds, from_ids[:, inputs["input_ids"].shape[1] :])
 
 
@@ -228,7 +236,12 @@ def test_beam_search_returns_the_requested_number_of_sequences_sorted_by_score()
     model = tiny_model(vt.TransformerForConditionalGeneration)
     inputs = prompts(vt.TransformerForConditionalGeneration)
     out = model.generate(
-        **inputs, num_beams=4, num_return_sequences=3, max_new_tokens=6, return_dict_in_generate=True, output_scores=True
+        **inputs,
+        num_beams=4,
+        num_return_sequences=3,
+        max_new_tokens=6,
+        return_dict_in_generate=True,
+        output_scores=True,
     )
     assert out.sequences.shape[0] == 9
     scores = out.sequences_scores.view(3, 3)
@@ -284,7 +297,7 @@ def test_outputs_carry_the_cache_under_the_library_name(model_class):
         inputs["decoder_input_ids"] = random_ids(3, 2)
     out = model(**inputs, use_cache=True)
     assert isinstance(out.cache, EncoderDecoderCache if is_seq2seq(model_class) else Cache)
-    assert "past_key_values" not in out.keys()
+    assert "past_key_values" not in out.keys()  # noqa: SIM118 (`in out` answers for the deprecated alias too)
 
 
 @pytest.mark.parametrize("model_class", GENERATIVE)
@@ -295,7 +308,11 @@ def test_past_key_values_is_a_deprecated_alias_of_cache(model_class):
         inputs["decoder_input_ids"] = random_ids(3, 2)
     with torch.no_grad():
         prefix = model(**inputs, use_cache=True).cache
-    step = {"decoder_input_ids": random_ids(3, 1, seed=9)} if is_seq2seq(model_class) else {"input_ids": random_ids(3, 1, seed=9)}
+    step = (
+        {"decoder_input_ids": random_ids(3, 1, seed=9)}
+        if is_seq2seq(model_class)
+        else {"input_ids": random_ids(3, 1, seed=9)}
+    )
     if not is_seq2seq(model_class):
         inputs["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones(3, 1, dtype=torch.long)], dim=1)
     new_name = model(**{**inputs, **step}, cache=copy.deepcopy(prefix)).logits

@@ -8,17 +8,18 @@ and a repository that was "pushed" can be materialised as a folder and loaded fo
 
 import ast
 import json
-from concurrent.futures import Future
 import re
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import Future
 from pathlib import Path
 from types import SimpleNamespace
 
 import huggingface_hub
 import pytest
 import torch
+from helpers import random_ids, tiny_model
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, RepoUrl
 from huggingface_hub.errors import EntryNotFoundError
 from huggingface_hub.utils import filter_repo_objects
@@ -40,7 +41,6 @@ from transformers.dynamic_module_utils import get_imports, get_relative_import_f
 import vanilla_transformer as vt
 from vanilla_transformer import hub
 from vanilla_transformer.configuration import CHECKPOINT_FORMAT
-from helpers import random_ids, tiny_model
 
 
 # The three variants, each as the head class a user shares, the Auto class that loads it, and its config class.
@@ -49,10 +49,31 @@ VARIANTS = {
     "encoder": (vt.TransformerForMaskedLM, AutoModelForMaskedLM, vt.TransformerEncoderConfig),
     "decoder": (vt.TransformerForCausalLM, AutoModelForCausalLM, vt.TransformerDecoderConfig),
 }
-WORDS = (
-    "the a translate this sentence once upon time capital of france is what wonderful day "
-    "ada lovelace was born in london to encode"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "translate",
+    "this",
+    "sentence",
+    "once",
+    "upon",
+    "time",
+    "capital",
+    "of",
+    "france",
+    "is",
+    "what",
+    "wonderful",
+    "day",
+    "ada",
+    "lovelace",
+    "was",
+    "born",
+    "in",
+    "london",
+    "to",
+    "encode",
+]
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
@@ -93,7 +114,16 @@ class FakeHub:
         return self._commit(repo_id, files)
 
     def upload_folder(
-        self, api, *, repo_id, folder_path, path_in_repo=None, allow_patterns=None, ignore_patterns=None, run_as_future=False, **kwargs
+        self,
+        api,
+        *,
+        repo_id,
+        folder_path,
+        path_in_repo=None,
+        allow_patterns=None,
+        ignore_patterns=None,
+        run_as_future=False,
+        **kwargs,
     ):
         paths = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file()]
         kept = filter_repo_objects(paths, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)
@@ -131,10 +161,16 @@ class FakeHub:
 def fake_hub(tmp_path, monkeypatch):
     fake = FakeHub(tmp_path / "downloads")
     monkeypatch.setattr(HfApi, "create_repo", lambda api, repo_id, **kw: fake.create_repo(api, repo_id, **kw))
-    monkeypatch.setattr(HfApi, "create_commit", lambda api, repo_id, operations, **kw: fake.create_commit(api, repo_id, operations, **kw))
+    monkeypatch.setattr(
+        HfApi,
+        "create_commit",
+        lambda api, repo_id, operations, **kw: fake.create_commit(api, repo_id, operations, **kw),
+    )
     monkeypatch.setattr(HfApi, "upload_folder", lambda api, **kw: fake.upload_folder(api, **kw))
     monkeypatch.setattr(HfApi, "create_branch", lambda api, **kw: None)
-    monkeypatch.setattr(HfApi, "hf_hub_download", lambda api, repo_id, filename, **kw: fake.hf_hub_download(repo_id, filename))
+    monkeypatch.setattr(
+        HfApi, "hf_hub_download", lambda api, repo_id, filename, **kw: fake.hf_hub_download(repo_id, filename)
+    )
     # what `ModelCard.load(repo_id)` calls, in the library's own push_to_hub (tokenizers, configs)
     monkeypatch.setattr(huggingface_hub.repocard, "hf_hub_download", fake.hf_hub_download)
     return fake
@@ -170,7 +206,9 @@ def test_config_json_names_every_auto_class_of_the_variant(variant, tmp_path):
 
 
 def test_saving_a_config_alone_writes_the_config_module_and_names_it(tmp_path):
-    vt.TransformerDecoderConfig(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=1).save_pretrained(tmp_path)
+    vt.TransformerDecoderConfig(vocab_size=50, d_model=16, num_heads=2, d_ff=32, num_layers=1).save_pretrained(
+        tmp_path
+    )
     assert sorted(p.name for p in tmp_path.glob("*.py")) == ["configuration_transformer.py"]
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["auto_map"] == {"AutoConfig": "configuration_transformer.TransformerDecoderConfig"}
@@ -180,7 +218,12 @@ def test_saving_a_config_alone_writes_the_config_module_and_names_it(tmp_path):
 
 MODEL_FOLDER = Path(vt.__file__).parent / "modeling"
 SHARED_MODULES = {
-    "configuration_transformer.py", "validation.py", "embeddings.py", "attention.py", "layers.py", "pretrained.py"
+    "configuration_transformer.py",
+    "validation.py",
+    "embeddings.py",
+    "attention.py",
+    "layers.py",
+    "pretrained.py",
 }
 # What a checkpoint of each variant carries: the modules its classes live in, and what they import.
 CODE_FILES = {
@@ -234,7 +277,7 @@ def test_push_to_hub_uploads_exactly_the_files_of_save_pretrained(variant, fake_
     model = tiny_model(VARIANTS[variant][0])
     repo_id = f"someone/tiny-{variant}"
     model.push_to_hub(repo_id)
-    (_, uploaded), = fake_hub.commits  # one commit
+    ((_, uploaded),) = fake_hub.commits  # one commit
     model.save_pretrained(tmp_path / "local", model_card={"model_id": repo_id})
     assert uploaded == folder_files(tmp_path / "local")
 
@@ -265,7 +308,13 @@ def test_model_and_tokenizer_pushes_fill_one_repository(fake_hub, tmp_path):
     tokenizer.push_to_hub("someone/translator")  # and a later tokenizer push keeps
     repo = fake_hub.repos["someone/translator"]
     assert hub.card_origin(repo["README.md"].decode()) == "generated"
-    assert {"tokenizer.json", "tokenizer_config.json", "config.json", "model.safetensors", "generation_config.json"} <= set(repo)
+    assert {
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+    } <= set(repo)
     assert "auto_map" in json.loads(repo["config.json"])
 
 
@@ -358,7 +407,9 @@ def train_tiny(trainer_class, output_dir, **arguments):
             **arguments,
         }
     )
-    trainer = trainer_class(model=model, args=args, train_dataset=rows, eval_dataset=rows, processing_class=tiny_tokenizer())
+    trainer = trainer_class(
+        model=model, args=args, train_dataset=rows, eval_dataset=rows, processing_class=tiny_tokenizer()
+    )
     trainer.train()
     trainer.evaluate()
     return trainer
@@ -369,7 +420,10 @@ def test_trainer_push_to_hub_uploads_code_weights_tokenizer_and_a_card_with_the_
     repo = fake_hub.repos["someone/trained"]
     assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "README.md"} <= set(repo)
     assert CODE_FILES["decoder"] <= set(repo)
-    assert json.loads(repo["config.json"])["auto_map"]["AutoModelForCausalLM"] == "modeling_decoder.TransformerForCausalLM"
+    assert (
+        json.loads(repo["config.json"])["auto_map"]["AutoModelForCausalLM"]
+        == "modeling_decoder.TransformerForCausalLM"
+    )
     card = ModelCard(repo["README.md"].decode())
     assert hub.card_origin(str(card)) == "generated"
     for expected in (
@@ -394,7 +448,9 @@ def test_trainer_push_to_hub_uploads_code_weights_tokenizer_and_a_card_with_the_
 
 def test_checkpoint_pushes_during_training_carry_the_model_code(fake_hub, tmp_path):
     # the library's checkpoint push copies config.json and the weights only: the mixin adds the code auto_map names
-    train_tiny(CardTrainer, tmp_path / "out", push_to_hub=True, hub_strategy="every_save", save_strategy="steps", save_steps=1)
+    train_tiny(
+        CardTrainer, tmp_path / "out", push_to_hub=True, hub_strategy="every_save", save_strategy="steps", save_steps=1
+    )
     pushed = [files for repo_id, files in fake_hub.commits if "config.json" in files]
     assert pushed and all(CODE_FILES["decoder"] <= set(files) for files in pushed)
 
@@ -463,7 +519,9 @@ def test_a_config_from_a_newer_checkpoint_format_is_refused_and_older_ones_load(
     with pytest.raises(ValueError, match=message):
         auto_class.from_pretrained(tmp_path)
     # a checkpoint saved before the format was recorded loads as the current format
-    older = {k: v for k, v in config.items() if k not in ("checkpoint_format", "vanilla_transformer_version", "auto_map")}
+    older = {
+        k: v for k, v in config.items() if k not in ("checkpoint_format", "vanilla_transformer_version", "auto_map")
+    }
     (tmp_path / "config.json").write_text(json.dumps(older))
     assert auto_class.from_pretrained(tmp_path).config.checkpoint_format == CHECKPOINT_FORMAT
 

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from helpers import ALL_MODEL_CLASSES, is_seq2seq, model_inputs, tiny_model
 from transformers import DynamicCache
 
 import vanilla_transformer as vt
-from helpers import ALL_MODEL_CLASSES, is_seq2seq, model_inputs, tiny_model
 
 
 def _drop(inputs, key):
@@ -15,17 +15,32 @@ def _drop(inputs, key):
 
 
 BAD_SOURCE_INPUTS = {
-    "ids out of vocabulary": (lambda i: {**i, "input_ids": i["input_ids"].clone().fill_(99)}, "outside the vocabulary"),
+    "ids out of vocabulary": (
+        lambda i: {**i, "input_ids": i["input_ids"].clone().fill_(99)},
+        "outside the vocabulary",
+    ),
     "negative ids": (lambda i: {**i, "input_ids": i["input_ids"].clone().fill_(-1)}, "outside the vocabulary"),
     "float ids": (lambda i: {**i, "input_ids": i["input_ids"].float()}, "integer token ids"),
     "1D ids": (lambda i: {**_drop(i, "attention_mask"), "input_ids": i["input_ids"][0]}, r"unsqueeze\(0\)"),
-    "list ids": (lambda i: {**_drop(i, "attention_mask"), "input_ids": i["input_ids"].tolist()}, "must be a torch.Tensor"),
+    "list ids": (
+        lambda i: {**_drop(i, "attention_mask"), "input_ids": i["input_ids"].tolist()},
+        "must be a torch.Tensor",
+    ),
     "ids and embeds": (lambda i: {**i, "inputs_embeds": torch.zeros(3, 7, 32)}, "exactly one of"),
     "no ids": (lambda i: _drop(i, "input_ids"), "exactly one of"),
-    "embeds of the wrong width": (lambda i: {**_drop(i, "input_ids"), "inputs_embeds": torch.zeros(3, 7, 31)}, "d_model=32"),
+    "embeds of the wrong width": (
+        lambda i: {**_drop(i, "input_ids"), "inputs_embeds": torch.zeros(3, 7, 31)},
+        "d_model=32",
+    ),
     "mask of the wrong length": (lambda i: {**i, "attention_mask": i["attention_mask"][:, :-1]}, "attention_mask"),
     "mask of the wrong rank": (lambda i: {**i, "attention_mask": i["attention_mask"][:, None]}, "attention_mask"),
-    "empty sequence": (lambda i: {"input_ids": i["input_ids"][:, :0], **({"decoder_input_ids": i["decoder_input_ids"]} if "decoder_input_ids" in i else {})}, "empty"),
+    "empty sequence": (
+        lambda i: {
+            "input_ids": i["input_ids"][:, :0],
+            **({"decoder_input_ids": i["decoder_input_ids"]} if "decoder_input_ids" in i else {}),
+        },
+        "empty",
+    ),
 }
 
 
@@ -38,7 +53,16 @@ def test_bad_inputs_raise_value_error_naming_the_problem(model_class, case):
         model(**corrupt(model_inputs(model_class)))
 
 
-@pytest.mark.parametrize("model_class", [vt.TransformerForCausalLM, vt.TransformerForConditionalGeneration, vt.TransformerForMaskedLM, vt.TransformerForTokenClassification, vt.TransformerForSequenceClassification])
+@pytest.mark.parametrize(
+    "model_class",
+    [
+        vt.TransformerForCausalLM,
+        vt.TransformerForConditionalGeneration,
+        vt.TransformerForMaskedLM,
+        vt.TransformerForTokenClassification,
+        vt.TransformerForSequenceClassification,
+    ],
+)
 def test_bad_labels_raise_value_error(model_class):
     model = tiny_model(model_class)
     inputs = model_inputs(model_class, labels=True)

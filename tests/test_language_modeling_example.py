@@ -22,12 +22,50 @@ from vanilla_transformer.examples import metrics
 
 STEPS, SAVE_EVERY, BLOCK = 40, 20, 32
 TINY = [
-    "--d_model", "32", "--num_heads", "2", "--d_ff", "64", "--num_layers", "2", "--dropout", "0.1",
-    "--vocab_size", "300", "--block_size", str(BLOCK), "--synthetic_train_size", "400",
-    "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "32", "--warmup_steps", "10",
-    "--max_steps", str(STEPS), "--save_steps", str(SAVE_EVERY), "--eval_strategy", "steps", "--eval_steps", "20",
-    "--eval_on_start", "true", "--logging_steps", "10", "--average_checkpoints", "1", "--disable_tqdm", "true",
-    "--report_to", "none", "--num_samples", "2", "--sample_max_new_tokens", "12",
+    "--d_model",
+    "32",
+    "--num_heads",
+    "2",
+    "--d_ff",
+    "64",
+    "--num_layers",
+    "2",
+    "--dropout",
+    "0.1",
+    "--vocab_size",
+    "300",
+    "--block_size",
+    str(BLOCK),
+    "--synthetic_train_size",
+    "400",
+    "--per_device_train_batch_size",
+    "8",
+    "--per_device_eval_batch_size",
+    "32",
+    "--warmup_steps",
+    "10",
+    "--max_steps",
+    str(STEPS),
+    "--save_steps",
+    str(SAVE_EVERY),
+    "--eval_strategy",
+    "steps",
+    "--eval_steps",
+    "20",
+    "--eval_on_start",
+    "true",
+    "--logging_steps",
+    "10",
+    "--average_checkpoints",
+    "1",
+    "--disable_tqdm",
+    "true",
+    "--report_to",
+    "none",
+    "--num_samples",
+    "2",
+    "--sample_max_new_tokens",
+    "12",
 ]
 
 
@@ -54,7 +92,9 @@ def validation_blocks(tokenizer):
     """The validation blocks of the run, rebuilt here from the saved tokenizer."""
     _, data_args, _, args, _ = lm.parse_args([*TINY, "--output_dir", "unused"])
     raw = lm.load_text_data(data_args, args)
-    return lm.tokenize_and_group(datasets.DatasetDict(validation=raw["validation"]), tokenizer, args, data_args)["validation"]
+    return lm.tokenize_and_group(datasets.DatasetDict(validation=raw["validation"]), tokenizer, args, data_args)[
+        "validation"
+    ]
 
 
 def test_the_model_learns_and_the_figures_are_the_saved_models(run):
@@ -72,7 +112,7 @@ def test_the_model_learns_and_the_figures_are_the_saved_models(run):
     losses, correct, predicted = [], 0, 0
     with torch.no_grad():
         for start in range(0, len(blocks), 32):
-            rows = blocks[start: start + 32]["input_ids"]
+            rows = blocks[start : start + 32]["input_ids"]
             batch = tokenizer.pad({"input_ids": rows}, return_tensors="pt")
             labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
             output = model(**batch, labels=labels)
@@ -105,8 +145,9 @@ def test_long_samples_are_generated_in_windows_of_the_context(run):
     model = AutoModelForCausalLM.from_pretrained(run.results["model_dir"]).eval()
     tokenizer = AutoTokenizer.from_pretrained(run.results["model_dir"])
     model.generation_config.suppress_tokens = [tokenizer.eos_token_id]  # no early end: run through several windows
-    args = lm.LanguageModelingArguments(block_size=BLOCK, add_special_tokens=False, sample_prompts=["the dog", "a"],
-                                        sample_max_new_tokens=3 * BLOCK)
+    args = lm.LanguageModelingArguments(
+        block_size=BLOCK, add_special_tokens=False, sample_prompts=["the dog", "a"], sample_max_new_tokens=3 * BLOCK
+    )
     samples = lm.sample_texts(model, tokenizer, args)
     lengths = [len(tokenizer(s["text"], add_special_tokens=False)["input_ids"]) for s in samples]
     assert all(length >= 2 * BLOCK for length in lengths)  # far past the context (re-tokenizing may merge a few)
@@ -131,10 +172,20 @@ def test_local_text_file_read_as_one_stream_with_the_last_characters_held_out(tm
     text = "".join(f"Line {i}: to be, or not to be.\n" if i % 7 else "\n" for i in range(200))
     path = tmp_path / "input.txt"
     path.write_text(text)
-    _, data_args, _, args, _ = lm.parse_args([
-        "--train_file", str(path), "--keep_linebreaks", "true", "--add_special_tokens", "false",
-        "--validation_split_percentage", "10", "--output_dir", str(tmp_path / "out"),
-    ])
+    _, data_args, _, args, _ = lm.parse_args(
+        [
+            "--train_file",
+            str(path),
+            "--keep_linebreaks",
+            "true",
+            "--add_special_tokens",
+            "false",
+            "--validation_split_percentage",
+            "10",
+            "--output_dir",
+            str(tmp_path / "out"),
+        ]
+    )
     raw = lm.load_text_data(data_args, args)
     head, tail = "".join(raw["train"]["text"]), "".join(raw["validation"]["text"])
     assert head + tail == text  # line breaks (and empty lines) kept: the stream is the file itself
@@ -144,9 +195,16 @@ def test_local_text_file_read_as_one_stream_with_the_last_characters_held_out(tm
 def test_csv_json_lines_and_the_text_column(tmp_path):
     rows = [{"id": i, "body": f"text number {i} ."} for i in range(30)]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    _, data_args, _, args, _ = lm.parse_args([
-        "--train_file", str(tmp_path / "train.jsonl"), "--text_column", "body", "--output_dir", str(tmp_path / "out"),
-    ])
+    _, data_args, _, args, _ = lm.parse_args(
+        [
+            "--train_file",
+            str(tmp_path / "train.jsonl"),
+            "--text_column",
+            "body",
+            "--output_dir",
+            str(tmp_path / "out"),
+        ]
+    )
     raw = lm.load_text_data(data_args, args)
     assert raw["train"].column_names == ["text"] and raw["train"][0]["text"] == "text number 0 ."
     assert len(raw["validation"]) >= 1  # 5% held out: the last texts

@@ -63,7 +63,11 @@ def test_seq2seq_learns_to_reverse_digit_strings():
 
     test = batch(300, torch.Generator().manual_seed(12345))
     generated = model.generate(
-        input_ids=test["input_ids"], attention_mask=test["attention_mask"], max_new_tokens=12, do_sample=False, num_beams=1
+        input_ids=test["input_ids"],
+        attention_mask=test["attention_mask"],
+        max_new_tokens=12,
+        do_sample=False,
+        num_beams=1,
     )
     correct = sum(
         strip_after_eos(generated[i, 1:]) == test["labels"][i][test["labels"][i] != -100].tolist() for i in range(300)
@@ -84,7 +88,11 @@ def test_causal_lm_learns_to_sort_digits_after_a_separator():
             rows.append(torch.cat([prompt, answer]))
             label_rows.append(torch.cat([torch.full((len(prompt),), -100), answer]))  # learn the answer only
         input_ids = pad_rows(rows, PAD)
-        return {"input_ids": input_ids, "attention_mask": input_ids.ne(PAD).long(), "labels": pad_rows(label_rows, -100)}
+        return {
+            "input_ids": input_ids,
+            "attention_mask": input_ids.ne(PAD).long(),
+            "labels": pad_rows(label_rows, -100),
+        }
 
     torch.manual_seed(0)
     config = vt.TransformerDecoderConfig(num_layers=2, **TINY)
@@ -96,5 +104,7 @@ def test_causal_lm_learns_to_sort_digits_after_a_separator():
     generated = model.generate(
         input_ids=prompts, attention_mask=prompts.ne(PAD).long(), max_new_tokens=12, do_sample=False
     )
-    correct = sum(strip_after_eos(generated[i, prompts.shape[1] :]) == answer.tolist() for i, (_, answer) in enumerate(examples))
+    correct = sum(
+        strip_after_eos(generated[i, prompts.shape[1] :]) == answer.tolist() for i, (_, answer) in enumerate(examples)
+    )
     assert correct / 300 >= 0.99

@@ -5,10 +5,6 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
-from torch import nn
-
-import vanilla_transformer as vt
 from helpers import (
     ALL_MODEL_CLASSES,
     BATCH_SIZE,
@@ -23,6 +19,10 @@ from helpers import (
     tiny_config,
     tiny_model,
 )
+from safetensors import safe_open
+from torch import nn
+
+import vanilla_transformer as vt
 
 
 BARE_OF = {
@@ -222,7 +222,7 @@ def test_return_dict_false_gives_the_same_values_as_a_tuple(model_class):
     as_dict = model(**inputs)
     as_tuple = model(**inputs, return_dict=False)
     assert isinstance(as_tuple, tuple)
-    values = [v for v in as_dict.to_tuple()]
+    values = list(as_dict.to_tuple())
     assert len(values) == len(as_tuple)
     for a, b in zip(values, as_tuple):
         if isinstance(a, torch.Tensor):
@@ -262,7 +262,7 @@ def test_padded_batch_matches_each_sequence_alone(model_class, left):
     if is_seq2seq(model_class):
         extra["decoder_input_ids"] = torch.randint(5, 99, (batch, 4))
     batched = main_output(model_class, model(input_ids=ids, attention_mask=mask, **extra))
-    for row, n in enumerate(lengths):
+    for row in range(len(lengths)):
         real = mask[row].bool()
         single_extra = {k: v[row : row + 1] for k, v in extra.items()}
         alone = main_output(model_class, model(input_ids=ids[row : row + 1, real], **single_extra))[0]
@@ -434,7 +434,9 @@ def test_seq2seq_decoder_inputs_come_from_labels_and_loss_is_not_shifted_twice()
     assert out.cache is None  # teacher forcing does not build a cache
 
 
-@pytest.mark.parametrize("model_class", [vt.TransformerForCausalLM, vt.TransformerForConditionalGeneration, vt.TransformerForMaskedLM])
+@pytest.mark.parametrize(
+    "model_class", [vt.TransformerForCausalLM, vt.TransformerForConditionalGeneration, vt.TransformerForMaskedLM]
+)
 def test_loss_honours_num_items_in_batch(model_class):
     model = tiny_model(model_class)
     inputs = model_inputs(model_class, labels=True)
@@ -465,7 +467,12 @@ def test_gradient_checkpointing_gives_the_same_gradients(model_class, use_reentr
         out = model(**inputs)
         loss = out.loss if model_class in HEAD_CLASSES else main_output(model_class, out).pow(2).mean()
         loss.backward()
-        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, len(calls), len(layers)
+        return (
+            loss.detach(),
+            {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None},
+            len(calls),
+            len(layers),
+        )
 
     plain_loss, plain, plain_calls, n_layers = gradients(False)
     checkpointed_loss, checkpointed, recomputed_calls, _ = gradients(True)
@@ -508,7 +515,9 @@ def test_half_precision_outputs_are_finite_even_for_fully_padded_rows(model_clas
     ],
     ids=["pre_ln", "learned_positions", "gelu", "unscaled"],
 )
-@pytest.mark.parametrize("model_class", [vt.TransformerForConditionalGeneration, vt.TransformerForCausalLM, vt.TransformerForMaskedLM])
+@pytest.mark.parametrize(
+    "model_class", [vt.TransformerForConditionalGeneration, vt.TransformerForCausalLM, vt.TransformerForMaskedLM]
+)
 def test_options_build_train_and_round_trip(model_class, overrides, tmp_path):
     model = tiny_model(model_class, **overrides)
     if overrides.get("norm_first"):
@@ -553,7 +562,9 @@ def test_decoder_only_model_has_no_cross_attention_parameters():
     model = tiny_model(vt.TransformerForCausalLM)
     assert not [n for n, _ in model.named_parameters() if "cross" in n]
     seq2seq = tiny_model(vt.TransformerForConditionalGeneration)
-    assert len([n for n, _ in seq2seq.named_parameters() if "cross_attn." in n]) == 6 * seq2seq.config.decoder_layers  # q, kv, out: weight and bias
+    assert (
+        len([n for n, _ in seq2seq.named_parameters() if "cross_attn." in n]) == 6 * seq2seq.config.decoder_layers
+    )  # q, kv, out: weight and bias
 
 
 @pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
@@ -568,7 +579,9 @@ def test_model_is_small_and_generative_heads_use_generation_mixin(model_class):
     assert json.loads(model.config.to_json_string())["model_type"] == CONFIG_OF[model_class].model_type
 
 
-@pytest.mark.parametrize("model_class", [vt.TransformerForConditionalGeneration, vt.TransformerForCausalLM, vt.TransformerForMaskedLM])
+@pytest.mark.parametrize(
+    "model_class", [vt.TransformerForConditionalGeneration, vt.TransformerForCausalLM, vt.TransformerForMaskedLM]
+)
 def test_flex_attention_matches_sdpa_in_inference(model_class, tmp_path):
     # On CPU, torch's flex attention runs inference only (no backward), compiled on first use.
     model = tiny_model(model_class)

@@ -1,5 +1,6 @@
 """The installed package: its import name, what lands in site-packages, and the Auto-class registration."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,8 +13,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_installs_only_the_vanilla_transformer_package(tmp_path):
+    # built from a copy of the sources: setuptools' build/ folder in the checkout would keep files deleted since
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "runs", "*.egg-info"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
         check=True,
         capture_output=True,
     )

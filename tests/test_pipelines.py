@@ -46,8 +46,12 @@ def test_token_classification(algorithm):
     tokenizer = trained(algorithm, "encoder")
     labels = ["O", "B-ANIMAL", "I-ANIMAL"]
     model = tiny(
-        vt.TransformerForTokenClassification, tokenizer, "encoder",
-        num_labels=3, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+        vt.TransformerForTokenClassification,
+        tokenizer,
+        "encoder",
+        num_labels=3,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     text = "A black dog runs across the grass"
     entities = pipeline("token-classification", model=model, tokenizer=tokenizer)(
@@ -72,8 +76,12 @@ def test_token_classification(algorithm):
 def test_text_classification(algorithm):
     tokenizer = trained(algorithm, "encoder")
     model = tiny(
-        vt.TransformerForSequenceClassification, tokenizer, "encoder",
-        num_labels=2, id2label={0: "NEG", 1: "POS"}, label2id={"NEG": 0, "POS": 1},
+        vt.TransformerForSequenceClassification,
+        tokenizer,
+        "encoder",
+        num_labels=2,
+        id2label={0: "NEG", 1: "POS"},
+        label2id={"NEG": 0, "POS": 1},
     )
     texts = EN[:3]
     results = pipeline("text-classification", model=model, tokenizer=tokenizer)(texts, top_k=None)

@@ -53,9 +53,17 @@ def test_special_token_layout_matches_config_defaults(algorithm, variant):
     names = TOKEN_NAMES.get(algorithm, TOKEN_NAMES["bpe"])
     roles = ["pad", "unk", "bos", "eos", "mask"]
     assert [getattr(tokenizer, f"{role}_token") for role in roles] == names
-    assert [getattr(tokenizer, f"{role}_token_id") for role in roles] == [
-        PAD_TOKEN_ID, UNK_TOKEN_ID, BOS_TOKEN_ID, EOS_TOKEN_ID, MASK_TOKEN_ID,
-    ] == [0, 1, 2, 3, 4]
+    assert (
+        [getattr(tokenizer, f"{role}_token_id") for role in roles]
+        == [
+            PAD_TOKEN_ID,
+            UNK_TOKEN_ID,
+            BOS_TOKEN_ID,
+            EOS_TOKEN_ID,
+            MASK_TOKEN_ID,
+        ]
+        == [0, 1, 2, 3, 4]
+    )
     assert tokenizer.convert_ids_to_tokens(list(range(5))) == names
     # the defaults of every config agree before anything is built from the tokenizer
     for config_class in (vt.TransformerConfig, vt.TransformerEncoderConfig, vt.TransformerDecoderConfig):
@@ -280,7 +288,9 @@ def test_save_and_auto_tokenizer_round_trip(algorithm, variant, tmp_path):
     assert loaded.all_special_tokens == tokenizer.all_special_tokens
     assert loaded.all_special_ids == tokenizer.all_special_ids
     assert (loaded.padding_side, loaded.model_max_length, loaded.model_input_names) == (
-        "right", 1024, ["input_ids", "attention_mask"],
+        "right",
+        1024,
+        ["input_ids", "attention_mask"],
     )
     ids = tokenizer(TEXTS)["input_ids"]
     assert loaded.batch_decode(ids, skip_special_tokens=True) == tokenizer.batch_decode(ids, skip_special_tokens=True)
@@ -304,7 +314,11 @@ def test_mask_token_replaces_a_whole_word(algorithm):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize(
     "variant,config_class",
-    [("seq2seq", vt.TransformerConfig), ("encoder", vt.TransformerEncoderConfig), ("decoder", vt.TransformerDecoderConfig)],
+    [
+        ("seq2seq", vt.TransformerConfig),
+        ("encoder", vt.TransformerEncoderConfig),
+        ("decoder", vt.TransformerDecoderConfig),
+    ],
 )
 def test_config_from_tokenizer(algorithm, variant, config_class):
     tokenizer = trained(algorithm, variant)
@@ -336,7 +350,9 @@ def test_config_from_tokenizer_rejects_contradicting_overrides():
     tokenizer = trained("bpe")
     with pytest.raises(ValueError, match=r"vocab_size: the tokenizer has 300 tokens .* vocab_size is 100"):
         vt.config_from_tokenizer(tokenizer, vocab_size=100)
-    with pytest.raises(ValueError, match=r"pad_token_id: the config has 1 but the tokenizer's pad token '<pad>' has id 0"):
+    with pytest.raises(
+        ValueError, match=r"pad_token_id: the config has 1 but the tokenizer's pad token '<pad>' has id 0"
+    ):
         vt.config_from_tokenizer(tokenizer, "decoder", pad_token_id=1)
     with pytest.raises(ValueError, match="unknown variant 'causal'"):
         vt.config_from_tokenizer(tokenizer, "causal")
@@ -420,7 +436,9 @@ def test_causal_lm_collator(algorithm):
 def test_unknown_algorithm_and_variant():
     with pytest.raises(ValueError, match=r"unknown algorithm 'sentencepiece': choose one of \['bpe', 'byte_bpe'"):
         vt.train_tokenizer(iter(TEXTS), algorithm="sentencepiece")
-    with pytest.raises(ValueError, match=r"unknown variant 'causal': choose one of \['seq2seq', 'encoder', 'decoder'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown variant 'causal': choose one of \['seq2seq', 'encoder', 'decoder'\]"
+    ):
         vt.train_tokenizer(iter(TEXTS), variant="causal")
 
 
@@ -486,7 +504,9 @@ def test_vocab_size_too_small():
         train(iter(TEXTS), "bpe", vocab_size=5)
     # known only once the corpus is read: the message counts the alphabet
     alphabet = len({c for text in TEXTS for c in text.replace(" ", "")}) + 1  # + the word marker "▁"
-    with pytest.raises(ValueError, match=rf"vocab_size=30 .* \({alphabet} symbols in this corpus\) .* >= {alphabet + 5}"):
+    with pytest.raises(
+        ValueError, match=rf"vocab_size=30 .* \({alphabet} symbols in this corpus\) .* >= {alphabet + 5}"
+    ):
         train(iter(TEXTS), "bpe", vocab_size=30)
     with pytest.raises(ValueError, match="vocab_size=30 is smaller than the alphabet of the corpus"):
         train(iter(TEXTS), "unigram", vocab_size=30)
@@ -512,7 +532,16 @@ def test_min_frequency_limits_merges():
 def test_cli_trains_and_saves_a_loadable_tokenizer(tmp_path, capsys):
     files = write_corpus(tmp_path)
     output = tmp_path / "out" / "tokenizer"
-    args = [*map(str, files), "--output-dir", str(output), "--vocab-size", "200", "--variant", "encoder", "--no-progress"]
+    args = [
+        *map(str, files),
+        "--output-dir",
+        str(output),
+        "--vocab-size",
+        "200",
+        "--variant",
+        "encoder",
+        "--no-progress",
+    ]
     assert cli.main(args) == 0
     assert sorted(os.listdir(output)) == ["tokenizer.json", "tokenizer_config.json"]
     assert sorted(os.listdir(output.parent)) == ["tokenizer"]  # no temporary directory left

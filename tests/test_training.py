@@ -43,7 +43,9 @@ def formula(step, d_model, warmup):
 @pytest.mark.parametrize("d_model, warmup", [(512, 4000), (128, 10), (1024, 1)])
 def test_paper_learning_rate_is_the_formula(d_model, warmup):
     for step in [0, 1, 2, warmup - 1, warmup, warmup + 1, 3 * warmup, 100_000]:
-        assert paper_learning_rate(d_model, warmup, step=step) == pytest.approx(formula(step, d_model, warmup), rel=1e-12)
+        assert paper_learning_rate(d_model, warmup, step=step) == pytest.approx(
+            formula(step, d_model, warmup), rel=1e-12
+        )
     peak = paper_learning_rate(d_model, warmup)
     assert peak == pytest.approx(formula(warmup, d_model, warmup), rel=1e-12)
     assert peak == max(formula(s, d_model, warmup) for s in range(0, 3 * warmup + 2))
@@ -52,8 +54,13 @@ def test_paper_learning_rate_is_the_formula(d_model, warmup):
 
 
 def test_paper_learning_rate_rejects_bad_values():
-    for kwargs in [dict(d_model=0), dict(d_model=512, warmup_steps=0), dict(d_model=512, step=-1),
-                   dict(d_model=512, scale=0.0), dict(d_model=512.0)]:
+    for kwargs in [
+        dict(d_model=0),
+        dict(d_model=512, warmup_steps=0),
+        dict(d_model=512, step=-1),
+        dict(d_model=512, scale=0.0),
+        dict(d_model=512.0),
+    ]:
         with pytest.raises(ValueError):
             paper_learning_rate(**kwargs)
 
@@ -80,8 +87,15 @@ def test_paper_training_arguments_hold_the_recipe_and_take_overrides(tmp_path):
     assert args.lr_scheduler_type == "inverse_sqrt" and args.warmup_steps == 4000
     assert args.label_smoothing_factor == 0.1 and args.max_grad_norm == 0.0
     assert args.predict_with_generate
-    args = paper_training_arguments(str(tmp_path), d_model=256, warmup_steps=100, lr_scale=2.0, seq2seq=False,
-                                    label_smoothing_factor=0.0, per_device_train_batch_size=3)
+    args = paper_training_arguments(
+        str(tmp_path),
+        d_model=256,
+        warmup_steps=100,
+        lr_scale=2.0,
+        seq2seq=False,
+        label_smoothing_factor=0.0,
+        per_device_train_batch_size=3,
+    )
     assert type(args) is TrainingArguments
     assert args.learning_rate == pytest.approx(2 * (256 * 100) ** -0.5)
     assert args.label_smoothing_factor == 0.0 and args.per_device_train_batch_size == 3 and args.warmup_steps == 100
@@ -99,8 +113,10 @@ def tiny_data():
 def test_trainer_follows_the_paper_schedule_and_optimizer(tmp_path, tiny_data):
     tokenizer, features = tiny_data
     trainer = run_trainer(tmp_path, tokenizer, features, steps=10)
-    assert isinstance(trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer,
-                      torch.optim.AdamW)
+    assert isinstance(
+        trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer,
+        torch.optim.AdamW,
+    )
     group = trainer.optimizer.param_groups[0]
     assert group["betas"] == (0.9, 0.98) and group["eps"] == 1e-9 and group["weight_decay"] == 0.0
     logged = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
@@ -123,7 +139,9 @@ def test_trainer_minimises_the_label_smoothed_token_mean(tmp_path, tiny_data):
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=num_items)
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-    expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100, label_smoothing=0.1)
+    expected = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), labels.flatten(), ignore_index=-100, label_smoothing=0.1
+    )
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
     # Without the collator's decoder inputs the labels removed for smoothing could not be shifted: the model refuses.
     bare = {k: v for k, v in batch.items() if k != "decoder_input_ids"}
@@ -136,8 +154,9 @@ def test_gradient_accumulation_gives_the_same_model_as_one_big_batch(tmp_path, t
     examples accumulated train the same model as batches of 8."""
     tokenizer, features = tiny_data
     big = run_trainer(tmp_path / "big", tokenizer, features, steps=4, per_device_train_batch_size=8)
-    accumulated = run_trainer(tmp_path / "acc", tokenizer, features, steps=4, per_device_train_batch_size=4,
-                              gradient_accumulation_steps=2)
+    accumulated = run_trainer(
+        tmp_path / "acc", tokenizer, features, steps=4, per_device_train_batch_size=4, gradient_accumulation_steps=2
+    )
     big_losses = [e["loss"] for e in big.state.log_history if "loss" in e]
     accumulated_losses = [e["loss"] for e in accumulated.state.log_history if "loss" in e]
     assert accumulated_losses == pytest.approx(big_losses, rel=1e-5)
@@ -188,7 +207,9 @@ def test_averaging_two_checkpoints_gives_their_mean_and_a_loadable_tied_model(ru
     a = load_file(run_dir / "checkpoint-10" / "model.safetensors")
     b = load_file(run_dir / "checkpoint-100" / "model.safetensors")
     averaged = load_file(output / "model.safetensors")
-    assert not torch.equal(a["model.encoder.embeddings.embed_tokens.weight"], b["model.encoder.embeddings.embed_tokens.weight"])
+    assert not torch.equal(
+        a["model.encoder.embeddings.embed_tokens.weight"], b["model.encoder.embeddings.embed_tokens.weight"]
+    )
     for name in a:
         assert torch.equal(averaged[name], ((a[name].double() + b[name].double()) / 2).float()), name
     # The tied output projection and decoder embedding are stored once, and tied again on load.
@@ -196,7 +217,9 @@ def test_averaging_two_checkpoints_gives_their_mean_and_a_loadable_tied_model(ru
     model = AutoModelForSeq2SeqLM.from_pretrained(output)
     assert model.lm_head.weight.data_ptr() == model.model.encoder.embeddings.embed_tokens.weight.data_ptr()
     assert model.model.decoder.embeddings.embed_tokens.weight.data_ptr() == model.lm_head.weight.data_ptr()
-    torch.testing.assert_close(model.lm_head.weight, averaged["model.encoder.embeddings.embed_tokens.weight"], rtol=0, atol=0)
+    torch.testing.assert_close(
+        model.lm_head.weight, averaged["model.encoder.embeddings.embed_tokens.weight"], rtol=0, atol=0
+    )
     # A model folder: config, generation config and tokenizer come along, the training state does not.
     names = set(os.listdir(output))
     assert {"config.json", "generation_config.json", "tokenizer.json"} <= names
@@ -210,7 +233,9 @@ def test_averaging_is_atomic(run_dir, tmp_path, tiny_data):
     output = average_checkpoints(run_dir, tmp_path / "averaged", last=1)
     before = load_file(output / "model.safetensors")
     tokenizer, _ = tiny_data
-    other = write_checkpoint(tmp_path / "other" / "checkpoint-7", tiny_model(tokenizer, d_model=8, num_heads=2), tokenizer)
+    other = write_checkpoint(
+        tmp_path / "other" / "checkpoint-7", tiny_model(tokenizer, d_model=8, num_heads=2), tokenizer
+    )
     with pytest.raises(ValueError, match="shape"):
         average_checkpoints([run_dir / "checkpoint-5", other], output)
     after = load_file(output / "model.safetensors")
@@ -231,24 +256,28 @@ def test_average_checkpoints_command(run_dir, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-
-
 # --- evaluation in dataset order --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "library_class, in_order_class", [(Trainer, InOrderTrainer), (Seq2SeqTrainer, InOrderSeq2SeqTrainer)]
 )
-def test_in_order_trainers_evaluate_in_dataset_order_when_training_groups_by_length(tmp_path, tiny_data, library_class,
-                                                                                     in_order_class):
+def test_in_order_trainers_evaluate_in_dataset_order_when_training_groups_by_length(
+    tmp_path, tiny_data, library_class, in_order_class
+):
     """The library's evaluation sampler follows `train_sampling_strategy`: with "group_by_length" the library's
     trainers read the evaluation and test sets longest first; the in-order ones read them as they are. (Once the
     library stops reordering them, the first assertion fails, and the in-order trainers can go.)"""
     tokenizer, _ = tiny_data
     # Example i is token 5 + i, 1 to 5 times: the first token of a row says which example it is.
     examples = datasets.Dataset.from_dict({"input_ids": [[5 + i] * (1 + i % 5) for i in range(20)]})
-    args = Seq2SeqTrainingArguments(str(tmp_path), train_sampling_strategy="group_by_length",
-                                    per_device_eval_batch_size=4, report_to=[], use_cpu=True)
+    args = Seq2SeqTrainingArguments(
+        str(tmp_path),
+        train_sampling_strategy="group_by_length",
+        per_device_eval_batch_size=4,
+        report_to=[],
+        use_cpu=True,
+    )
     model, collator = tiny_model(tokenizer), DataCollatorWithPadding(tokenizer)
 
     def orders(trainer_class):  # the examples its evaluation and its test data loaders read, in their order

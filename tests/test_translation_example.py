@@ -29,9 +29,30 @@ from vanilla_transformer.training import InOrderSeq2SeqTrainer
 REPO = Path(__file__).resolve().parents[1]
 D_MODEL = 32
 TINY = [
-    "--synthetic_train_size", "256", "--d_model", str(D_MODEL), "--num_heads", "2", "--d_ff", "64", "--num_layers", "1",
-    "--warmup_steps", "4", "--logging_steps", "1", "--max_eval_samples", "16", "--disable_tqdm", "true",
-    "--num_samples", "2", "--seed", "3", "--generation_max_length", "24",  # an untrained model stops only there
+    "--synthetic_train_size",
+    "256",
+    "--d_model",
+    str(D_MODEL),
+    "--num_heads",
+    "2",
+    "--d_ff",
+    "64",
+    "--num_layers",
+    "1",
+    "--warmup_steps",
+    "4",
+    "--logging_steps",
+    "1",
+    "--max_eval_samples",
+    "16",
+    "--disable_tqdm",
+    "true",
+    "--num_samples",
+    "2",
+    "--seed",
+    "3",
+    "--generation_max_length",
+    "24",  # an untrained model stops only there
 ]
 
 
@@ -66,13 +87,34 @@ def test_synthetic_translation_follows_the_rules():
         return next(item for item in synthetic_data.NOUNS.items() if item[0][0] == english)
 
     see = next(item for item in synthetic_data.TRANSITIVE_VERBS.items() if item[0][0] == "see")
-    rng = ScriptedRandom([
-        0.9, 0.9, "the", noun("dog"), 1, ["big"],  # subject: no name, singular, "the", "dog", one adjective
-        "present", 0.1,  # tense, negated
-        0.5, see, 0.9, 0.1, "two", noun("cat"), 0, [],  # transitive "see"; object: plural "two cats"
-        0.1, "in", 0.9, "the", noun("park"), 0, [],  # place phrase "in the park"
-        0.9,  # no adverb
-    ])
+    rng = ScriptedRandom(
+        [
+            0.9,
+            0.9,
+            "the",
+            noun("dog"),
+            1,
+            ["big"],  # subject: no name, singular, "the", "dog", one adjective
+            "present",
+            0.1,  # tense, negated
+            0.5,
+            see,
+            0.9,
+            0.1,
+            "two",
+            noun("cat"),
+            0,
+            [],  # transitive "see"; object: plural "two cats"
+            0.1,
+            "in",
+            0.9,
+            "the",
+            noun("park"),
+            0,
+            [],  # place phrase "in the park"
+            0.9,  # no adverb
+        ]
+    )
     english, synthetic = synthetic_data.translation_pair(rng)
     assert english == "the big dog does not see two cats in the park ."
     assert synthetic == "parko ta inu hundo grava ta katoi du ko ne vidu ."
@@ -128,27 +170,46 @@ def test_translations_keep_the_order_of_the_sources_when_training_groups_by_leng
 
     sources = synthetic_data.synthetic_translation_splits({"train": 24}, seed=5)["train"]["en"]
     tokenizer = vt.train_tokenizer(iter(sources), vocab_size=200, show_progress=False)
-    model = EchoModel(vt.config_from_tokenizer(tokenizer, "seq2seq", d_model=16, num_heads=2, d_ff=16,
-                                               encoder_layers=1, decoder_layers=1)).eval()
+    model = EchoModel(
+        vt.config_from_tokenizer(
+            tokenizer, "seq2seq", d_model=16, num_heads=2, d_ff=16, encoder_layers=1, decoder_layers=1
+        )
+    ).eval()
     echoed = [tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) for text in sources]
     assert len(set(echoed)) == len(sources)
     for strategy in ("random", "group_by_length"):
-        *_, training_args = translation.parse_args(["--output_dir", str(tmp_path), "--train_sampling_strategy", strategy,
-                                                    "--per_device_eval_batch_size", "4", "--report_to", "none"])
-        trainer = InOrderSeq2SeqTrainer(model=model, args=training_args, processing_class=tokenizer,
-                                        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
+        *_, training_args = translation.parse_args(
+            [
+                "--output_dir",
+                str(tmp_path),
+                "--train_sampling_strategy",
+                strategy,
+                "--per_device_eval_batch_size",
+                "4",
+                "--report_to",
+                "none",
+            ]
+        )
+        trainer = InOrderSeq2SeqTrainer(
+            model=model,
+            args=training_args,
+            processing_class=tokenizer,
+            data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        )
         assert translation.translate(trainer, sources) == echoed, strategy
 
 
 def test_saved_models_decode_the_papers_way_and_as_long_as_the_training_targets():
-    model = vt.TransformerForConditionalGeneration(vt.TransformerConfig(vocab_size=20, d_model=8, num_heads=2, d_ff=8,
-                                                                        encoder_layers=1, decoder_layers=1))
+    model = vt.TransformerForConditionalGeneration(
+        vt.TransformerConfig(vocab_size=20, d_model=8, num_heads=2, d_ff=8, encoder_layers=1, decoder_layers=1)
+    )
     model_args, data_args, recipe_args, args, training_args = translation.parse_args(["--output_dir", "x"])
     translation.set_generation_defaults(model, args, training_args)
     config = model.generation_config
     assert (config.num_beams, config.length_penalty, config.max_length) == (4, 0.6, 257)  # not the library's 20
-    *_, args, training_args = translation.parse_args(["--output_dir", "x", "--generation_num_beams", "5",
-                                                      "--length_penalty", "1.0", "--max_target_length", "99"])
+    *_, args, training_args = translation.parse_args(
+        ["--output_dir", "x", "--generation_num_beams", "5", "--length_penalty", "1.0", "--max_target_length", "99"]
+    )
     model.generation_config.max_length = None
     translation.set_generation_defaults(model, args, training_args)
     assert (config.num_beams, config.length_penalty, config.max_length) == (5, 1.0, 100)
@@ -160,9 +221,24 @@ def test_saved_models_decode_the_papers_way_and_as_long_as_the_training_targets(
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("translation")
-    results = translation.main([*TINY, "--output_dir", str(output_dir), "--max_steps", "12", "--save_steps", "4",
-                                "--average_checkpoints", "2", "--eval_strategy", "steps", "--eval_steps", "6",
-                                "--bleu_during_training"])
+    results = translation.main(
+        [
+            *TINY,
+            "--output_dir",
+            str(output_dir),
+            "--max_steps",
+            "12",
+            "--save_steps",
+            "4",
+            "--average_checkpoints",
+            "2",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "6",
+            "--bleu_during_training",
+        ]
+    )
     return output_dir, results
 
 
@@ -203,11 +279,23 @@ def test_evaluate_only_translates_writes_and_scores_a_test_set(demo_run, tmp_pat
     references = Path(files["syn"]).read_text(encoding="utf-8").splitlines()[:20]
     (tmp_path / "test.en").write_text("".join(s + "\n" for s in sources), encoding="utf-8")
     (tmp_path / "test.syn").write_text("".join(r + "\n" for r in references), encoding="utf-8")
-    scored = translation.main([
-        "--evaluate_only", "--model_name_or_path", results["model_dir"], "--source_file", str(tmp_path / "test.en"),
-        "--reference_file", str(tmp_path / "test.syn"), "--hypothesis_file", str(tmp_path / "out" / "test.hyp"),
-        "--output_dir", str(tmp_path), "--disable_tqdm", "true",
-    ])
+    scored = translation.main(
+        [
+            "--evaluate_only",
+            "--model_name_or_path",
+            results["model_dir"],
+            "--source_file",
+            str(tmp_path / "test.en"),
+            "--reference_file",
+            str(tmp_path / "test.syn"),
+            "--hypothesis_file",
+            str(tmp_path / "out" / "test.hyp"),
+            "--output_dir",
+            str(tmp_path),
+            "--disable_tqdm",
+            "true",
+        ]
+    )
     hypotheses = (tmp_path / "out" / "test.hyp").read_text(encoding="utf-8").splitlines()
     assert hypotheses == scored["hypotheses"] and len(hypotheses) == 20
     expected = sacrebleu.corpus_bleu(hypotheses, [references], tokenize="13a").score
@@ -221,9 +309,19 @@ def test_evaluate_only_translates_writes_and_scores_a_test_set(demo_run, tmp_pat
         assert tokenizer.decode(generated[0], skip_special_tokens=True).strip() == hypothesis
     with pytest.raises(ValueError, match="lines"):
         (tmp_path / "short.syn").write_text("x\n", encoding="utf-8")
-        translation.main(["--evaluate_only", "--model_name_or_path", results["model_dir"], "--source_file",
-                          str(tmp_path / "test.en"), "--reference_file", str(tmp_path / "short.syn"),
-                          "--output_dir", str(tmp_path)])
+        translation.main(
+            [
+                "--evaluate_only",
+                "--model_name_or_path",
+                results["model_dir"],
+                "--source_file",
+                str(tmp_path / "test.en"),
+                "--reference_file",
+                str(tmp_path / "short.syn"),
+                "--output_dir",
+                str(tmp_path),
+            ]
+        )
 
 
 def test_example_reads_parallel_text_files(demo_run, tmp_path):
@@ -231,9 +329,25 @@ def test_example_reads_parallel_text_files(demo_run, tmp_path):
     clears the earlier run's checkpoints before training."""
     _, results = demo_run
     files = results["test_files"]
-    args = [*TINY, "--tokenizer_name", results["model_dir"], "--train_file", files["en"], files["syn"],
-            "--validation_file", files["en"], files["syn"], "--max_steps", "2", "--save_steps", "1",
-            "--max_eval_samples", "4", "--output_dir", str(tmp_path)]
+    args = [
+        *TINY,
+        "--tokenizer_name",
+        results["model_dir"],
+        "--train_file",
+        files["en"],
+        files["syn"],
+        "--validation_file",
+        files["en"],
+        files["syn"],
+        "--max_steps",
+        "2",
+        "--save_steps",
+        "1",
+        "--max_eval_samples",
+        "4",
+        "--output_dir",
+        str(tmp_path),
+    ]
     first = translation.main(args)
     assert first["averaged_checkpoints"] == ["checkpoint-1", "checkpoint-2"]
     (tmp_path / "checkpoint-9").mkdir()
@@ -248,8 +362,19 @@ def test_example_reads_parallel_text_files(demo_run, tmp_path):
 def test_resuming_from_a_checkpoint_gives_the_same_model(tmp_path):
     """8 steps straight, and 4 steps then resume from checkpoint-4 with `--resume_from_checkpoint latest`, give the
     same weights bit for bit (with dropout on: the checkpoint carries the random state, the data order is seeded)."""
-    common = [*TINY, "--dropout", "0.1", "--max_steps", "8", "--save_steps", "4", "--max_eval_samples", "2",
-              "--per_device_train_batch_size", "8"]
+    common = [
+        *TINY,
+        "--dropout",
+        "0.1",
+        "--max_steps",
+        "8",
+        "--save_steps",
+        "4",
+        "--max_eval_samples",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+    ]
     straight = translation.main([*common, "--output_dir", str(tmp_path / "straight")])
     resumed_dir = tmp_path / "resumed"
     resumed_dir.mkdir()
@@ -299,19 +424,47 @@ def test_two_process_accelerate_launch_agrees_with_one_process(tmp_path):
     """`accelerate launch` with the shipped 2-process CPU config and 4 examples per process, against one process
     with 8: the same data order, the same losses, the same model."""
     tokenizer = vt.train_tokenizer(
-        synthetic_data.synthetic_translation_dataset({"train": 256})["train"], text_column=["en", "syn"],
-        vocab_size=300, show_progress=False,
+        synthetic_data.synthetic_translation_dataset({"train": 256})["train"],
+        text_column=["en", "syn"],
+        vocab_size=300,
+        show_progress=False,
     )
     tokenizer.save_pretrained(tmp_path / "tokenizer")
-    common = [*TINY, "--tokenizer_name", str(tmp_path / "tokenizer"), "--dropout", "0", "--max_steps", "6",
-              "--save_steps", "6", "--max_eval_samples", "4"]
+    common = [
+        *TINY,
+        "--tokenizer_name",
+        str(tmp_path / "tokenizer"),
+        "--dropout",
+        "0",
+        "--max_steps",
+        "6",
+        "--save_steps",
+        "6",
+        "--max_eval_samples",
+        "4",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")  # one thread per process: the two share the machine's cores
     launched = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-         str(REPO / "examples" / "accelerate_configs" / "cpu_2proc.yaml"), "--main_process_port", str(_free_port()),
-         str(REPO / "examples" / "translation.py"), *common, "--per_device_train_batch_size", "4",
-         "--output_dir", str(tmp_path / "two")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(REPO / "examples" / "accelerate_configs" / "cpu_2proc.yaml"),
+            "--main_process_port",
+            str(_free_port()),
+            str(REPO / "examples" / "translation.py"),
+            *common,
+            "--per_device_train_batch_size",
+            "4",
+            "--output_dir",
+            str(tmp_path / "two"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
     translation.main([*common, "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path / "one")])
@@ -327,8 +480,12 @@ def test_two_process_accelerate_launch_agrees_with_one_process(tmp_path):
     for name in a:
         torch.testing.assert_close(b_[name], a_[name], rtol=1e-4, atol=1e-5, msg=name)
     models = [AutoModelForSeq2SeqLM.from_pretrained(tmp_path / run / "model").eval() for run in ("one", "two")]
-    batch = tokenizer(["the dog sees a cat .", "anna will not sing ."], text_target=["hundo ta kato un ko vidu .", "anna ne kantro ."],
-                      padding=True, return_tensors="pt")
+    batch = tokenizer(
+        ["the dog sees a cat .", "anna will not sing ."],
+        text_target=["hundo ta kato un ko vidu .", "anna ne kantro ."],
+        padding=True,
+        return_tensors="pt",
+    )
     batch["labels"][batch["labels"] == tokenizer.pad_token_id] = -100
     with torch.no_grad():
         logits = [model(**batch).logits for model in models]
@@ -340,7 +497,15 @@ def _state(run_dir):
 
 
 def test_example_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "vanilla_transformer.examples.translation", "--help"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "vanilla_transformer.examples.translation", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "--preset" in result.stdout and "--evaluate_only" in result.stdout and "--resume_from_checkpoint" in result.stdout
+    assert (
+        "--preset" in result.stdout
+        and "--evaluate_only" in result.stdout
+        and "--resume_from_checkpoint" in result.stdout
+    )

@@ -17,7 +17,10 @@ PAIRS = [
     ("Two women sit at a table and talk.", "Zwei Frauen sitzen an einem Tisch und reden."),
     ("A child jumps into the water!", "Ein Kind springt ins Wasser!"),
     ("Is the man playing a guitar?", "Spielt der Mann eine Gitarre?"),
-    ("Four people are standing outside, near a big fountain.", "Vier Leute stehen draußen, nahe einem großen Brunnen."),
+    (
+        "Four people are standing outside, near a big fountain.",
+        "Vier Leute stehen draußen, nahe einem großen Brunnen.",
+    ),
 ]
 EN = [en for en, _ in PAIRS]
 DE = [de for _, de in PAIRS]
@@ -32,7 +35,11 @@ TINY_MODEL = dict(d_model=32, num_heads=2, d_ff=64, dropout=0.0)
 def trained(algorithm: str, variant: str = "seq2seq", **options):
     """A tokenizer trained on TEXTS, shared by the tests (treat it as read-only: copy before changing it)."""
     return vt.train_tokenizer(
-        iter(TEXTS), algorithm=algorithm, vocab_size=VOCAB_SIZE[algorithm], variant=variant, show_progress=False,
+        iter(TEXTS),
+        algorithm=algorithm,
+        vocab_size=VOCAB_SIZE[algorithm],
+        variant=variant,
+        show_progress=False,
         **options,
     )
 

@@ -18,7 +18,8 @@ def tiny_translation_data():
     tokenizer = vt.train_tokenizer(raw, text_column=["en", "syn"], vocab_size=200, show_progress=False)
     features = raw.map(
         lambda b: {**tokenizer(b["en"]), "labels": tokenizer(text_target=b["syn"])["input_ids"]},
-        batched=True, remove_columns=raw.column_names,
+        batched=True,
+        remove_columns=raw.column_names,
     )
     return tokenizer, features
 
@@ -33,11 +34,31 @@ def tiny_model(tokenizer, seed=0, **overrides):
 def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, **overrides):
     model = tiny_model(tokenizer)
     args = paper_training_arguments(
-        str(output_dir), **{**dict(d_model=16, warmup_steps=4, max_steps=steps, per_device_train_batch_size=8,
-                                   logging_steps=1, save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True,
-                                   dataloader_pin_memory=False, train_sampling_strategy="sequential"), **overrides}
+        str(output_dir),
+        **{
+            **dict(
+                d_model=16,
+                warmup_steps=4,
+                max_steps=steps,
+                per_device_train_batch_size=8,
+                logging_steps=1,
+                save_strategy="no",
+                report_to=[],
+                disable_tqdm=True,
+                use_cpu=True,
+                dataloader_pin_memory=False,
+                train_sampling_strategy="sequential",
+            ),
+            **overrides,
+        },
     )
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=features, processing_class=tokenizer,
-                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model), callbacks=callbacks)
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=args,
+        train_dataset=features,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        callbacks=callbacks,
+    )
     trainer.train()
     return trainer

@@ -10,14 +10,8 @@ from __future__ import annotations
 from transformers import PreTrainedConfig
 from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
-from ..configuration import TransformerConfig, TransformerDecoderConfig, TransformerEncoderConfig
-
-
-CONFIG_CLASSES = {
-    "seq2seq": TransformerConfig,
-    "encoder": TransformerEncoderConfig,
-    "decoder": TransformerDecoderConfig,
-}
+from ..auto import CONFIG_CLASSES
+from ..configuration import TransformerConfig
 
 
 def config_from_tokenizer(tokenizer, config_class_or_variant="seq2seq", **overrides) -> PreTrainedConfig:

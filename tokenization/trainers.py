@@ -43,6 +43,7 @@ from ..configuration import (
     PAD_TOKEN_ID,
     UNK_TOKEN_ID,
 )
+from ..modeling.configuration_transformer import check_positive_int
 
 
 ALGORITHMS = ("bpe", "byte_bpe", "wordpiece", "unigram")
@@ -145,7 +146,7 @@ def train_tokenizer(
                 "instead; leave it unset."
             )
         _check_non_negative_int("min_frequency", min_frequency)
-    _check_positive_int("model_max_length", model_max_length)
+    check_positive_int("model_max_length", model_max_length)
     if length is not None:
         _check_non_negative_int("length", length)
 
@@ -361,7 +362,7 @@ def _template(variant: str, bos: str, eos: str) -> processors.TemplateProcessing
 
 
 def _check_vocab_size(algorithm: str, vocab_size) -> None:
-    _check_positive_int("vocab_size", vocab_size)
+    check_positive_int("vocab_size", vocab_size)
     floor = NUM_SPECIAL_TOKENS + (BYTE_ALPHABET_SIZE if algorithm == "byte_bpe" else 1)
     if vocab_size < floor:
         raise ValueError(_vocab_too_small(algorithm, vocab_size))
@@ -385,11 +386,6 @@ def _vocab_too_small(algorithm: str, vocab_size: int, alphabet: int | None = Non
 def _check_choice(name: str, value, allowed) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {name} {value!r}: choose one of {list(allowed)}.")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
 def _check_non_negative_int(name: str, value) -> None:

@@ -156,8 +156,10 @@ def _average_file(files: list[Path]) -> tuple[dict[str, torch.Tensor], dict[str,
             for file, handle in zip(files, handles):
                 tensor = handle.get_tensor(name)
                 if tensor.shape != last.shape:
-                    raise ValueError(f"tensor {name!r} has shape {tuple(tensor.shape)} in {file} but "
-                                     f"{tuple(last.shape)} in {files[-1]}.")
+                    raise ValueError(
+                        f"tensor {name!r} has shape {tuple(tensor.shape)} in {file} but "
+                        f"{tuple(last.shape)} in {files[-1]}."
+                    )
                 total += tensor.to(torch.float64)
             averaged[name] = (total / len(files)).to(last.dtype)
         return averaged, handles[-1].metadata()
@@ -177,10 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--last", type=int, default=None, help="average only the last N checkpoints (default: all)")
     args = parser.parse_args(argv)
     # One folder holding checkpoint-<step> folders is a run directory; anything else is a list of checkpoints.
-    source = args.checkpoints[0] if len(args.checkpoints) == 1 and _has_checkpoints(args.checkpoints[0]) else args.checkpoints
+    source = (
+        args.checkpoints[0]
+        if len(args.checkpoints) == 1 and _has_checkpoints(args.checkpoints[0])
+        else args.checkpoints
+    )
     try:
         paths = _checkpoint_list(source)
-        used = paths[-args.last:] if args.last else paths
+        used = paths[-args.last :] if args.last else paths
         output = average_checkpoints(source, args.output_dir, last=args.last)
     except (ValueError, OSError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

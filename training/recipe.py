@@ -21,6 +21,8 @@ from collections.abc import Iterable
 import torch
 from transformers import Seq2SeqTrainingArguments, TrainingArguments, get_inverse_sqrt_schedule
 
+from ..modeling.configuration_transformer import check_positive_int
+
 
 PAPER_WARMUP_STEPS = 4000
 PAPER_ADAM_BETAS = (0.9, 0.98)
@@ -44,7 +46,9 @@ PAPER_TRAINING_ARGUMENTS = dict(
 PAPER_SEQ2SEQ_TRAINING_ARGUMENTS = dict(predict_with_generate=True)
 
 
-def paper_learning_rate(d_model: int, warmup_steps: int = PAPER_WARMUP_STEPS, step: int | None = None, *, scale: float = 1.0) -> float:
+def paper_learning_rate(
+    d_model: int, warmup_steps: int = PAPER_WARMUP_STEPS, step: int | None = None, *, scale: float = 1.0
+) -> float:
     r"""
     The paper's learning rate, `scale * d_model^-0.5 * min(step^-0.5, step * warmup_steps^-1.5)`.
 
@@ -59,8 +63,8 @@ def paper_learning_rate(d_model: int, warmup_steps: int = PAPER_WARMUP_STEPS, st
 
     Example: `paper_learning_rate(512)` is 6.99e-4, the base model's peak.
     """
-    _check_positive_int("d_model", d_model)
-    _check_positive_int("warmup_steps", warmup_steps)
+    check_positive_int("d_model", d_model)
+    check_positive_int("warmup_steps", warmup_steps)
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale!r}.")
     if step is None:
@@ -131,7 +135,10 @@ def paper_optimizer(
     if isinstance(params, torch.nn.Module):
         params = params.parameters()
     return torch.optim.Adam(
-        params, lr=paper_learning_rate(d_model, warmup_steps, scale=lr_scale), betas=PAPER_ADAM_BETAS, eps=PAPER_ADAM_EPSILON
+        params,
+        lr=paper_learning_rate(d_model, warmup_steps, scale=lr_scale),
+        betas=PAPER_ADAM_BETAS,
+        eps=PAPER_ADAM_EPSILON,
     )
 
 
@@ -154,13 +161,8 @@ def paper_lr_scheduler(
     `Trainer(..., optimizers=(optimizer, scheduler))` accepts the pair too, although `paper_training_arguments` is the
     simpler way there.
     """
-    _check_positive_int("warmup_steps", warmup_steps)
+    check_positive_int("warmup_steps", warmup_steps)
     return get_inverse_sqrt_schedule(optimizer, num_warmup_steps=warmup_steps, last_epoch=last_epoch)
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
 __all__ = [
