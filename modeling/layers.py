@@ -33,12 +33,17 @@ class TransformerFeedForward(nn.Module):
 
 
 class TransformerLayer(GradientCheckpointingLayer):
-    """What every layer does around its sublayers (Figure 1's "Add & Norm" boxes)."""
+    """What encoder and decoder layers share: a self-attention and a feed-forward sublayer, each with its LayerNorm,
+    and the "Add & Norm" around every sublayer."""
 
-    def __init__(self, config):
+    def __init__(self, config, layer_idx: int, is_causal: bool = False):
         super().__init__()
         self.norm_first = config.norm_first
         self.dropout = config.dropout
+        self.self_attn = TransformerAttention(config, layer_idx, is_causal=is_causal)
+        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.feed_forward = TransformerFeedForward(config)
+        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def sublayer_input(self, norm: nn.LayerNorm, hidden_states: torch.Tensor) -> torch.Tensor:
         """x for the paper's post-LN; LayerNorm(x) for pre-LN."""
@@ -55,11 +60,7 @@ class TransformerEncoderLayer(TransformerLayer):
     """Self-attention, then feed-forward; each followed by Add & Norm."""
 
     def __init__(self, config, layer_idx: int):
-        super().__init__(config)
-        self.self_attn = TransformerAttention(config, layer_idx)
-        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.feed_forward = TransformerFeedForward(config)
-        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        super().__init__(config, layer_idx)
 
     def forward(
         self,
@@ -85,14 +86,10 @@ class TransformerDecoderLayer(TransformerLayer):
     """
 
     def __init__(self, config, layer_idx: int):
-        super().__init__(config)
-        self.self_attn = TransformerAttention(config, layer_idx, is_causal=True)
-        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        super().__init__(config, layer_idx, is_causal=True)
         if config.is_encoder_decoder:
             self.cross_attn = TransformerAttention(config, layer_idx, is_cross_attention=True)
             self.cross_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.feed_forward = TransformerFeedForward(config)
-        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
 
     def forward(
         self,

@@ -117,9 +117,9 @@ class TransformerForMaskedLM(TransformerPreTrainedModel):
         )
 
 
-class TransformerForSequenceClassification(TransformerPreTrainedModel):
-    """Encoder with a classification (or regression) head on a summary of the sequence: its first token, or
-    the mean of its non-padding tokens (`config.classifier_pooling`)."""
+class TransformerEncoderClassifier(TransformerPreTrainedModel):
+    """What the classification heads share: the encoder, and the dropout before their classifier
+    (`classifier_dropout`, or the model's `dropout`)."""
 
     config: TransformerEncoderConfig
 
@@ -129,6 +129,14 @@ class TransformerForSequenceClassification(TransformerPreTrainedModel):
         self.model = TransformerEncoderModel(config)
         dropout = config.dropout if config.classifier_dropout is None else config.classifier_dropout
         self.dropout = nn.Dropout(dropout)
+
+
+class TransformerForSequenceClassification(TransformerEncoderClassifier):
+    """Encoder with a classification (or regression) head on a summary of the sequence: its first token, or
+    the mean of its non-padding tokens (`config.classifier_pooling`)."""
+
+    def __init__(self, config: TransformerEncoderConfig):
+        super().__init__(config)
         self.dense = nn.Linear(config.d_model, config.d_model)
         self.out_proj = nn.Linear(config.d_model, config.num_labels)
         self.post_init()
@@ -179,7 +187,7 @@ class TransformerForSequenceClassification(TransformerPreTrainedModel):
         return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
-class TransformerForTokenClassification(TransformerPreTrainedModel):
+class TransformerForTokenClassification(TransformerEncoderClassifier):
     """Encoder with a linear classifier on every token (named-entity recognition, tagging).
 
     Not the library's `GenericForTokenClassification`: it builds its base model through `AutoModel`, which the code
@@ -187,14 +195,8 @@ class TransformerForTokenClassification(TransformerPreTrainedModel):
     model, which an encoder has no use for; it computes the loss without `num_items_in_batch`, so gradient
     accumulation would average per micro-batch; and it ignores `config.dropout` when `classifier_dropout` is unset."""
 
-    config: TransformerEncoderConfig
-
     def __init__(self, config: TransformerEncoderConfig):
         super().__init__(config)
-        self.num_labels = config.num_labels
-        self.model = TransformerEncoderModel(config)
-        dropout = config.dropout if config.classifier_dropout is None else config.classifier_dropout
-        self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
         self.post_init()
 
