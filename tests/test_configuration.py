@@ -1,10 +1,11 @@
 import json
 
 import pytest
-from helpers import tiny_config
 from transformers import AutoConfig
 
 import vanilla_transformer as vt
+
+from helpers import tiny_config
 
 
 CONFIG_CLASSES = [vt.TransformerConfig, vt.TransformerEncoderConfig, vt.TransformerDecoderConfig]

@@ -11,7 +11,6 @@ import datasets
 import evaluate
 import pytest
 import sacrebleu
-from training_helpers import run_trainer, tiny_model, tiny_translation_data
 
 import vanilla_transformer as vt
 from vanilla_transformer.examples import metrics
@@ -26,6 +25,8 @@ from vanilla_transformer.examples.arguments import (
 from vanilla_transformer.examples.common import TimeLimitCallback
 from vanilla_transformer.examples.data import load_dataset_splits, load_local_dataset
 from vanilla_transformer.training import find_checkpoints
+
+from training_helpers import run_trainer, tiny_model, tiny_translation_data
 
 
 # --- command-line arguments (arguments.py) ----------------------------------------------------------------------------

@@ -6,10 +6,11 @@ import warnings
 
 import pytest
 import torch
-from helpers import is_seq2seq, padding_mask, random_ids, tiny_model
 from transformers import Cache, DynamicCache, EncoderDecoderCache, GenerationConfig
 
 import vanilla_transformer as vt
+
+from helpers import is_seq2seq, padding_mask, random_ids, tiny_model
 
 
 GENERATIVE = [vt.TransformerForCausalLM, vt.TransformerForConditionalGeneration]

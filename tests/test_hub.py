@@ -19,7 +19,6 @@ from types import SimpleNamespace
 import huggingface_hub
 import pytest
 import torch
-from helpers import random_ids, tiny_model
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, RepoUrl
 from huggingface_hub.errors import EntryNotFoundError
 from huggingface_hub.utils import filter_repo_objects
@@ -41,6 +40,8 @@ from transformers.dynamic_module_utils import get_imports, get_relative_import_f
 import vanilla_transformer as vt
 from vanilla_transformer import hub
 from vanilla_transformer.configuration import CHECKPOINT_FORMAT
+
+from helpers import random_ids, tiny_model
 
 
 # The three variants, each as the head class a user shares, the Auto class that loads it, and its config class.

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
-from helpers import ALL_MODEL_CLASSES, is_seq2seq, model_inputs, tiny_model
 from transformers import DynamicCache
 
 import vanilla_transformer as vt
+
+from helpers import ALL_MODEL_CLASSES, is_seq2seq, model_inputs, tiny_model
 
 
 def _drop(inputs, key):

@@ -5,6 +5,11 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
+from torch import nn
+
+import vanilla_transformer as vt
+
 from helpers import (
     ALL_MODEL_CLASSES,
     BATCH_SIZE,
@@ -19,10 +24,6 @@ from helpers import (
     tiny_config,
     tiny_model,
 )
-from safetensors import safe_open
-from torch import nn
-
-import vanilla_transformer as vt
 
 
 BARE_OF = {

@@ -5,11 +5,12 @@ import copy
 
 import pytest
 import torch
-from tokenizer_helpers import DE, EN, TINY_MODEL, trained
 from transformers import pipeline
 
 import vanilla_transformer as vt
 from vanilla_transformer.tokenization import ALGORITHMS
+
+from tokenizer_helpers import DE, EN, TINY_MODEL, trained
 
 
 def tiny(model_class, tokenizer, variant, **overrides):

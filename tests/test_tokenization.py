@@ -9,7 +9,6 @@ import unicodedata
 import datasets
 import pytest
 import torch
-from tokenizer_helpers import DE, EN, TEXTS, TINY_MODEL, VOCAB_SIZE, trained, write_corpus
 from transformers import (
     AutoTokenizer,
     DataCollatorForLanguageModeling,
@@ -26,6 +25,8 @@ from vanilla_transformer.configuration import (
     UNK_TOKEN_ID,
 )
 from vanilla_transformer.tokenization import ALGORITHMS, VARIANTS, cli
+
+from tokenizer_helpers import DE, EN, TEXTS, TINY_MODEL, VOCAB_SIZE, trained, write_corpus
 
 
 ALL = [(algorithm, variant) for algorithm in ALGORITHMS for variant in VARIANTS]

@@ -8,7 +8,6 @@ import datasets
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import run_trainer, tiny_model, tiny_translation_data
 from transformers import (
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
@@ -30,6 +29,8 @@ from vanilla_transformer.training import (
     paper_optimizer,
     paper_training_arguments,
 )
+
+from training_helpers import run_trainer, tiny_model, tiny_translation_data
 
 
 def formula(step, d_model, warmup):
