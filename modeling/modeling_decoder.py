@@ -17,6 +17,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from .attention import TransformerAttention
 from .configuration_transformer import TransformerDecoderConfig
 from .layers import TransformerDecoderLayer
+from .loss import linear_cross_entropy, shift_labels_left, skips_logits
 from .pretrained import TransformerPreTrainedModel, TransformerStack
 from .validation import (
     check_cache,
@@ -135,12 +136,18 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        skip_logits: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Usually the input ids themselves: the model shifts them so position i predicts token i + 1.
             -100 marks tokens the loss ignores.
+        skip_logits (`bool`, *optional*):
+            Compute the loss with `labels` without materialising the logits (`logits` is then `None`): the output
+            projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
+            gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
+            to get the logits as well.
         """
         if labels is not None:
             check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))
@@ -153,10 +160,16 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
             use_cache=use_cache,
             **kwargs,
         )
-        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        hidden_states = outputs.last_hidden_state
+        logits = loss = None
+        if skips_logits(skip_logits, labels, self):
+            loss = linear_cross_entropy(
+                hidden_states, self.lm_head.weight, shift_labels_left(labels), kwargs.get("num_items_in_batch")
+            )
+        else:
+            logits = self.lm_head(slice_logits_to_keep(hidden_states, logits_to_keep))
+            if labels is not None:
+                loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,

@@ -18,6 +18,7 @@ from transformers.utils.output_capturing import capture_outputs
 from .attention import TransformerAttention
 from .configuration_transformer import TransformerEncoderConfig
 from .layers import TransformerEncoderLayer
+from .loss import linear_cross_entropy, skips_logits
 from .pretrained import TransformerPreTrainedModel, TransformerStack
 from .validation import check_labels, check_no_unknown_kwargs, check_stack_inputs, input_shape
 
@@ -69,8 +70,11 @@ class TransformerMaskedLMHead(nn.Module):
         self.layer_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
         self.decoder = nn.Linear(config.d_model, config.vocab_size)
 
+    def transform(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(self.activation(self.dense(hidden_states)))
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))
+        return self.decoder(self.transform(hidden_states))
 
 
 class TransformerForMaskedLM(TransformerPreTrainedModel):
@@ -97,21 +101,40 @@ class TransformerForMaskedLM(TransformerPreTrainedModel):
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
+        skip_logits: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MaskedLMOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             The original token at each masked position, -100 elsewhere (as `DataCollatorForLanguageModeling` makes).
+        skip_logits (`bool`, *optional*):
+            Compute the loss with `labels` without materialising the logits (`logits` is then `None`): the output
+            projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
+            gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
+            to get the logits as well.
         """
         if labels is not None:
             check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))
         outputs = self.model(
             input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
         )
-        logits = self.lm_head(outputs.last_hidden_state)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
+        hidden_states = outputs.last_hidden_state
+        logits = loss = None
+        if skips_logits(skip_logits, labels, self):
+            # only the masked positions (~15%) go through the head: the others have nothing to predict
+            masked = labels != -100
+            decoder = self.lm_head.decoder
+            loss = linear_cross_entropy(
+                self.lm_head.transform(hidden_states[masked]),
+                decoder.weight,
+                labels[masked],
+                kwargs.get("num_items_in_batch"),
+                bias=decoder.bias,
+            )
+        else:
+            logits = self.lm_head(hidden_states)
+            if labels is not None:
+                loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
         return MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

@@ -11,6 +11,7 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_transformer import TransformerConfig
+from .loss import linear_cross_entropy, skips_logits
 from .modeling_decoder import TransformerDecoderModel
 from .modeling_encoder import TransformerEncoderModel
 from .pretrained import TransformerPreTrainedModel
@@ -173,12 +174,18 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        skip_logits: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqLMOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
             Target token ids, -100 for positions the loss ignores. Unless `decoder_input_ids` are given, they are
             built from the labels: `decoder_start_token_id`, then the labels shifted one position right.
+        skip_logits (`bool`, *optional*):
+            Compute the loss with `labels` without materialising the logits (`logits` is then `None`): the output
+            projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
+            gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
+            to get the logits as well.
         """
         if labels is not None:
             decoder_shape = None if decoder_input_ids is None else decoder_input_ids.shape
@@ -199,11 +206,17 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             use_cache=use_cache,
             **kwargs,
         )
-        logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))
-        loss = None
-        if labels is not None:
-            # labels are already aligned with the (shifted) decoder inputs: tell the loss not to shift again
-            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, shift_labels=labels, **kwargs)
+        hidden_states = outputs.last_hidden_state
+        logits = loss = None
+        # labels are already aligned with the (shifted) decoder inputs: nothing shifts them again
+        if skips_logits(skip_logits, labels, self):
+            loss = linear_cross_entropy(hidden_states, self.lm_head.weight, labels, kwargs.get("num_items_in_batch"))
+        else:
+            logits = self.lm_head(slice_logits_to_keep(hidden_states, logits_to_keep))
+            if labels is not None:
+                loss = self.loss_function(
+                    logits, labels, vocab_size=self.config.vocab_size, shift_labels=labels, **kwargs
+                )
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,

@@ -225,6 +225,7 @@ SHARED_MODULES = {
     "attention.py",
     "layers.py",
     "pretrained.py",
+    "loss.py",
 }
 # What a checkpoint of each variant carries: the modules its classes live in, and what they import.
 CODE_FILES = {

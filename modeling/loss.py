@@ -1,0 +1,108 @@
+"""The training loss without the full logits: the output projection and the (label-smoothed) cross-entropy computed
+together, a chunk of tokens at a time.
+
+The logits of a batch (tokens x vocabulary, in float32) are the largest buffer of a training step, and the plain loss
+keeps two more of that size for the backward pass (the log-probabilities and their gradient). Here each chunk's logits
+live only while the chunk's loss and its gradients with respect to the hidden states and the projection are computed,
+in the forward pass; the backward pass only scales them. Rows without a label (-100) never reach the projection.
+The gradients are those of the plain path: d loss / d logits = softmax - (1 - eps) * onehot(label) - eps / vocab.
+"""
+
+import torch
+from torch import nn
+
+
+IGNORE_INDEX = -100
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """sum over the labelled rows of CE(hidden @ weight.T + bias, labels) with label smoothing, divided by
+    `num_items`; gradients computed chunk by chunk during the forward pass."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, labels, num_items, label_smoothing, chunk_size):
+        # hidden: (rows, d_model) of labelled rows only; weight: (vocab, d_model); labels: (rows,)
+        vocab_size = weight.shape[0]
+        accumulate = torch.promote_types(hidden.dtype, torch.float32)  # half precision softmaxes in float32
+        total = hidden.new_zeros((), dtype=accumulate)
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros_like(weight, dtype=accumulate)
+        grad_bias = None if bias is None else torch.zeros_like(bias, dtype=accumulate)
+        for start in range(0, hidden.shape[0], chunk_size):
+            rows, targets = hidden[start : start + chunk_size], labels[start : start + chunk_size]
+            logits = nn.functional.linear(rows, weight, bias).to(accumulate)  # (chunk, vocab)
+            log_probs = torch.log_softmax(logits, dim=-1)
+            target_log_probs = log_probs.gather(1, targets[:, None]).squeeze(1)
+            total += -(1 - label_smoothing) * target_log_probs.sum() - label_smoothing * log_probs.mean(-1).sum()
+            grad_logits = log_probs.exp_()  # the softmax, in place of the log-probabilities it replaces
+            grad_logits.scatter_add_(1, targets[:, None], grad_logits.new_full((len(targets), 1), label_smoothing - 1))
+            if label_smoothing:
+                grad_logits -= label_smoothing / vocab_size
+            grad_logits = grad_logits.to(hidden.dtype)
+            grad_hidden[start : start + chunk_size] = grad_logits @ weight
+            grad_weight += (grad_logits.T @ rows).to(accumulate)
+            if grad_bias is not None:
+                grad_bias += grad_logits.to(accumulate).sum(0)
+        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        ctx.num_items = num_items
+        ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
+        return total / num_items
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
+        scale = grad_loss / ctx.num_items
+        weight_dtype, bias_dtype = ctx.dtypes
+        return (
+            grad_hidden * scale.to(grad_hidden.dtype),
+            (grad_weight * scale).to(weight_dtype),
+            None if grad_bias is None else (grad_bias * scale).to(bias_dtype),
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def linear_cross_entropy(
+    hidden_states: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    num_items_in_batch: torch.Tensor | int | None = None,
+    bias: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """`cross_entropy(linear(hidden_states, weight, bias), labels)` without materialising the logits.
+
+    Labels are aligned with `hidden_states` (shift them first for a causal LM); -100 marks rows to ignore. The loss is
+    the sum over labelled tokens divided by `num_items_in_batch` (the library's convention under gradient accumulation)
+    or, without it, their mean. `chunk_size` rows are projected at a time (default: ~16M logits' worth).
+    """
+    hidden_states = hidden_states.reshape(-1, hidden_states.shape[-1])
+    labels = labels.reshape(-1).to(hidden_states.device)
+    keep = labels != IGNORE_INDEX
+    rows, targets = hidden_states[keep], labels[keep]
+    if num_items_in_batch is None:
+        num_items_in_batch = targets.numel()
+    if torch.is_tensor(num_items_in_batch):
+        num_items_in_batch = num_items_in_batch.to(hidden_states.device)
+    if targets.numel() == 0:  # nothing to predict: a zero loss that still reaches every weight
+        return (hidden_states.sum() + weight.sum()) * 0.0
+    chunk_size = chunk_size or max(1, (1 << 24) // weight.shape[0])
+    return _LinearCrossEntropy.apply(rows, weight, bias, targets, num_items_in_batch, label_smoothing, chunk_size)
+
+
+def skips_logits(skip_logits: bool | None, labels: torch.Tensor | None, model: nn.Module) -> bool:
+    """Whether a head computes its loss without the logits: as asked, or by default when it trains on labels, where
+    the loss is all the step needs and the logits are its largest buffer."""
+    if skip_logits is None:
+        return labels is not None and model.training and torch.is_grad_enabled()
+    if skip_logits and labels is None:
+        raise ValueError("`skip_logits=True` computes the loss without the logits: it needs `labels`.")
+    return skip_logits
+
+
+def shift_labels_left(labels: torch.Tensor) -> torch.Tensor:
+    """A causal LM's targets: position i predicts token i + 1, and the last position predicts nothing."""
+    return nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
