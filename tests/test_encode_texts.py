@@ -23,6 +23,11 @@ TRUNCATION = {
 }
 
 
+def fresh(algorithm: str, variant: str = "seq2seq"):
+    """A copy of the shared tokenizer: tokenizer(..., truncation=True) leaves its settings on the backend."""
+    return copy.deepcopy(trained(algorithm, variant))
+
+
 def expected(tokenizer, *args, **kwargs) -> dict:
     return dict(tokenizer(*args, **kwargs))
 
@@ -30,7 +35,7 @@ def expected(tokenizer, *args, **kwargs) -> dict:
 @pytest.mark.parametrize("options", list(TRUNCATION))
 @pytest.mark.parametrize("algorithm,variant", ALL)
 def test_texts(algorithm, variant, options):
-    tokenizer = trained(algorithm, variant)
+    tokenizer = fresh(algorithm, variant)
     kwargs = TRUNCATION[options]
     assert encode_texts(tokenizer, SOURCES, **kwargs) == expected(tokenizer, SOURCES, **kwargs)
 
@@ -38,14 +43,14 @@ def test_texts(algorithm, variant, options):
 @pytest.mark.parametrize("options", list(TRUNCATION))
 @pytest.mark.parametrize("algorithm,variant", ALL)
 def test_pairs_with_special_tokens_mask(algorithm, variant, options):
-    tokenizer = trained(algorithm, variant)
+    tokenizer = fresh(algorithm, variant)
     kwargs = dict(return_special_tokens_mask=True, **TRUNCATION[options])
     assert encode_texts(tokenizer, SOURCES, TARGETS, **kwargs) == expected(tokenizer, SOURCES, TARGETS, **kwargs)
 
 
 @pytest.mark.parametrize("algorithm,variant", ALL)
 def test_pairs_truncated_in_the_first_text_only(algorithm, variant):
-    tokenizer = trained(algorithm, variant)
+    tokenizer = fresh(algorithm, variant)
     questions = ["Why?"] * len(SOURCES)  # short enough to leave room for the first text
     kwargs = dict(truncation="only_first", max_length=10)
     features = encode_texts(tokenizer, SOURCES, questions, **kwargs)
@@ -56,7 +61,7 @@ def test_pairs_truncated_in_the_first_text_only(algorithm, variant):
 @pytest.mark.parametrize("options", ["none", "truncation and max_length", "truncation to model_max_length"])
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_labels_from_text_target(algorithm, options):
-    tokenizer = trained(algorithm, "seq2seq")
+    tokenizer = fresh(algorithm, "seq2seq")
     kwargs = dict(text_target=TARGETS, **TRUNCATION[options])
     assert encode_texts(tokenizer, SOURCES, **kwargs) == expected(tokenizer, SOURCES, **kwargs)
     assert encode_texts(tokenizer, None, **kwargs) == expected(tokenizer, None, **kwargs)
@@ -64,7 +69,7 @@ def test_labels_from_text_target(algorithm, options):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_a_separate_max_target_length(algorithm):
-    tokenizer = trained(algorithm, "seq2seq")
+    tokenizer = fresh(algorithm, "seq2seq")
     kwargs = dict(text_target=TARGETS, truncation=True, max_length=8, max_target_length=4)
     features = encode_texts(tokenizer, SOURCES, **kwargs)
     assert features == expected(tokenizer, SOURCES, **kwargs)
@@ -73,16 +78,16 @@ def test_a_separate_max_target_length(algorithm):
 
 @pytest.mark.parametrize("algorithm,variant", ALL)
 def test_truncation_side_left(algorithm, variant):
-    tokenizer = copy.deepcopy(trained(algorithm, variant))
+    tokenizer = fresh(algorithm, variant)
     tokenizer.truncation_side = "left"
     features = encode_texts(tokenizer, SOURCES, truncation=True, max_length=6)
     assert features == expected(tokenizer, SOURCES, truncation=True, max_length=6)
-    assert features != encode_texts(trained(algorithm, variant), SOURCES, truncation=True, max_length=6)
+    assert features != encode_texts(fresh(algorithm, variant), SOURCES, truncation=True, max_length=6)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_no_special_tokens_and_no_attention_mask(algorithm):
-    tokenizer = trained(algorithm, "decoder")
+    tokenizer = fresh(algorithm, "decoder")
     kwargs = dict(add_special_tokens=False, return_attention_mask=False)
     features = encode_texts(tokenizer, SOURCES, **kwargs)
     assert features == expected(tokenizer, SOURCES, **kwargs) and list(features) == ["input_ids"]
@@ -90,7 +95,7 @@ def test_no_special_tokens_and_no_attention_mask(algorithm):
 
 @pytest.mark.parametrize("backend_settings", ["none", "truncation and padding"])
 def test_the_backend_settings_are_left_as_they_were(backend_settings):
-    tokenizer = copy.deepcopy(trained("bpe", "seq2seq"))
+    tokenizer = fresh("bpe")
     backend = tokenizer.backend_tokenizer
     if backend_settings != "none":
         backend.enable_truncation(max_length=50, stride=2, strategy="only_first", direction="left")
@@ -113,7 +118,7 @@ class TargetModeTokenizer(PreTrainedTokenizerFast):
 
 
 def test_tokenizers_with_a_target_mode_are_called_the_ordinary_way():
-    source = trained("bpe", "seq2seq")
+    source = trained("bpe", "seq2seq")  # its backend is copied
     tokenizer = TargetModeTokenizer(tokenizer_object=source.backend_tokenizer, bos_token="<s>", eos_token="</s>")
     features = encode_texts(tokenizer, SOURCES, text_target=TARGETS, max_length=6)
     assert features == expected(tokenizer, SOURCES, text_target=TARGETS, max_length=6)
@@ -122,6 +127,6 @@ def test_tokenizers_with_a_target_mode_are_called_the_ordinary_way():
 
 def test_a_single_string_is_refused():
     with pytest.raises(TypeError, match="pass lists of strings"):
-        encode_texts(trained("bpe"), "A man rides a horse.")
+        encode_texts(fresh("bpe"), "A man rides a horse.")
     with pytest.raises(ValueError, match="needs texts, text_target or both"):
-        encode_texts(trained("bpe"), None)
+        encode_texts(fresh("bpe"), None)

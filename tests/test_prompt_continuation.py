@@ -2,6 +2,7 @@
 "A man rides a horse." by heart completes the prompt "A man rides" through `generate()` and `decode`, the
 text-generation pipeline and `TextStreamer`, for every tokenizer algorithm."""
 
+import copy
 import functools
 
 import pytest
@@ -45,13 +46,6 @@ def memorised_model(algorithm: str) -> vt.TransformerForCausalLM:
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_the_prompt_is_continued_not_ended(algorithm):
-    tokenizer = trained(algorithm, "decoder")
-    ids = tokenizer(PROMPT)["input_ids"]
-    assert ids[0] == tokenizer.bos_token_id and tokenizer.eos_token_id not in ids
-
-
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_generate_and_decode(algorithm):
     tokenizer, model = trained(algorithm, "decoder"), memorised_model(algorithm)
     inputs = tokenizer([PROMPT], return_tensors="pt")
@@ -64,7 +58,8 @@ def test_generate_and_decode(algorithm):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_text_generation_pipeline(algorithm):
-    generator = pipeline("text-generation", model=memorised_model(algorithm), tokenizer=trained(algorithm, "decoder"))
+    tokenizer = copy.deepcopy(trained(algorithm, "decoder"))  # the pipeline sets its padding_side to "left"
+    generator = pipeline("text-generation", model=memorised_model(algorithm), tokenizer=tokenizer)
     assert generator(PROMPT, **GREEDY)[0]["generated_text"] == PROMPT + CONTINUATION
     assert generator(PROMPT, return_full_text=False, **GREEDY)[0]["generated_text"] == CONTINUATION
 
