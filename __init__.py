@@ -20,7 +20,7 @@ from .modeling import (
     TransformerPreTrainedModel,
     shift_tokens_right,
 )
-from .tokenization import check_tokenizer_matches, config_from_tokenizer, train_tokenizer
+from .tokenization import check_tokenizer_matches, config_from_tokenizer, encode_texts, train_tokenizer
 
 
 __version__ = "0.1.0"
@@ -46,6 +46,7 @@ __all__ = [
     "TransformerPreTrainedModel",
     "check_tokenizer_matches",
     "config_from_tokenizer",
+    "encode_texts",
     "shift_tokens_right",
     "train_tokenizer",
 ]

@@ -75,6 +75,7 @@ from vanilla_transformer.examples.common import (
 )
 from vanilla_transformer.examples.data import load_dataset_splits
 from vanilla_transformer.examples.metrics import load_metric
+from vanilla_transformer.tokenization import encode_texts
 from vanilla_transformer.training import InOrderTrainer
 
 
@@ -396,8 +397,13 @@ def tokenize_splits(
 
     def encode(batch):
         pairs = batch.get(PAIR, None)
-        features = tokenizer(
-            batch[TEXT], pairs, max_length=args.max_seq_length, truncation=True, return_special_tokens_mask=True
+        features = encode_texts(
+            tokenizer,
+            batch[TEXT],
+            pairs,
+            max_length=args.max_seq_length,
+            truncation=True,
+            return_special_tokens_mask=True,
         )
         features["labels"] = batch[LABEL]
         return features

@@ -66,6 +66,7 @@ from vanilla_transformer.examples.common import (
 )
 from vanilla_transformer.examples.data import load_dataset_splits
 from vanilla_transformer.examples.metrics import load_metric
+from vanilla_transformer.tokenization import encode_texts
 from vanilla_transformer.training import InOrderTrainer
 
 
@@ -405,14 +406,20 @@ def tokenize_and_group(
     """Tokenize every split, concatenate its texts and cut the stream into blocks of `block_size` tokens (the
     library's `run_clm.py`). Training drops the last incomplete block of every `GROUP_BATCH_SIZE` texts; evaluation
     splits keep it, so that the validation loss covers the whole split."""
+    # Each text as the model learns it, <s> text </s>, so that it learns where texts start and end. The tokenizer's
+    # own template is not used: it adds only <s>, as prompts need (decoder tokenizers saved by 0.1.0 add both).
+    wrap = args.add_special_tokens
+    start = [tokenizer.bos_token_id] if wrap and tokenizer.bos_token_id is not None else []
+    end = [tokenizer.eos_token_id] if wrap and tokenizer.eos_token_id is not None else []
+
+    def tokenize(batch: dict) -> dict:
+        texts = encode_texts(tokenizer, batch[TEXT], add_special_tokens=False, return_attention_mask=False)
+        return {"input_ids": [start + ids + end for ids in texts["input_ids"]]}
+
     blocks = {}
     for split, data in raw.items():
         tokenized = data.map(
-            lambda batch: {
-                "input_ids": tokenizer(
-                    batch[TEXT], add_special_tokens=args.add_special_tokens, return_attention_mask=False
-                )["input_ids"]
-            },
+            tokenize,
             batched=True,
             remove_columns=data.column_names,
             num_proc=data_args.preprocessing_num_workers,

@@ -58,6 +58,7 @@ from vanilla_transformer.examples.common import (
 )
 from vanilla_transformer.examples.data import file_format, load_dataset_splits
 from vanilla_transformer.examples.metrics import load_metric
+from vanilla_transformer.tokenization import encode_texts
 from vanilla_transformer.training import InOrderSeq2SeqTrainer
 
 
@@ -416,11 +417,14 @@ def tokenize_splits(raw: datasets.DatasetDict, tokenizer, args: TranslationArgum
     src, tgt = args.source_lang, args.target_lang
 
     def encode(batch):
-        features = tokenizer(batch[src], max_length=args.max_source_length, truncation=True)
-        features["labels"] = tokenizer(text_target=batch[tgt], max_length=args.max_target_length, truncation=True)[
-            "input_ids"
-        ]
-        return features
+        return encode_texts(
+            tokenizer,
+            batch[src],
+            text_target=batch[tgt],
+            truncation=True,
+            max_length=args.max_source_length,
+            max_target_length=args.max_target_length,
+        )
 
     tokenized = {}
     for split, data in raw.items():

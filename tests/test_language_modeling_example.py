@@ -6,6 +6,7 @@ test; this example uses the same shared steps.)"""
 import json
 import math
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import datasets
@@ -19,7 +20,10 @@ import vanilla_transformer as vt  # noqa: F401  (registers the models with the A
 from vanilla_transformer.examples import language_modeling as lm
 from vanilla_transformer.examples import metrics
 
+from tokenizer_helpers import EN, trained
 
+
+FIXTURES = Path(__file__).parent / "fixtures"
 STEPS, SAVE_EVERY, BLOCK = 40, 20, 32
 TINY = [
     "--d_model",
@@ -217,3 +221,22 @@ def test_group_texts():
     assert lm.group_texts(batch, 4) == {"input_ids": [[1, 2, 3, 4], [5, 6, 7, 8]]}
     assert lm.group_texts(batch, 4, keep_remainder=True) == {"input_ids": [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]}
     assert lm.group_texts({"input_ids": [[1, 2, 3, 4, 5]]}, 4, keep_remainder=True)["input_ids"] == [[1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize("add_special_tokens", [True, False])
+@pytest.mark.parametrize("saved", ["now", "by 0.1.0"])
+def test_each_text_is_tokenized_between_one_bos_and_one_eos(add_special_tokens, saved):
+    # The decoder tokenizer adds only <s> now (prompts are continued); one saved by 0.1.0 adds </s> too. Either way
+    # the model learns from <s> text </s>, and from the bare texts with --no_add_special_tokens.
+    if saved == "now":
+        tokenizer = trained("bpe", "decoder")
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "decoder_tokenizers_ending_texts" / "bpe")
+    argv = ["--block_size", "512", "--add_special_tokens", str(add_special_tokens), "--output_dir", "unused"]
+    _, data_args, _, args, _ = lm.parse_args(argv)
+    texts = EN[:3]
+    raw = datasets.DatasetDict(validation=datasets.Dataset.from_dict({"text": texts}))
+    (block,) = lm.tokenize_and_group(raw, tokenizer, args, data_args)["validation"]["input_ids"]
+    wrap = ([tokenizer.bos_token_id], [tokenizer.eos_token_id]) if add_special_tokens else ([], [])
+    expected = [wrap[0] + tokenizer(text, add_special_tokens=False)["input_ids"] + wrap[1] for text in texts]
+    assert block == [token for ids in expected for token in ids]

@@ -5,6 +5,7 @@ import copy
 import os
 import stat
 import unicodedata
+from pathlib import Path
 
 import datasets
 import pytest
@@ -29,6 +30,7 @@ from vanilla_transformer.tokenization import ALGORITHMS, VARIANTS, cli
 from tokenizer_helpers import DE, EN, TEXTS, TINY_MODEL, VOCAB_SIZE, trained, write_corpus
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
 ALL = [(algorithm, variant) for algorithm in ALGORITHMS for variant in VARIANTS]
 # WordPiece training breaks ties between equally frequent pieces in no fixed order, so two runs may number a few
 # pieces differently; the other trainers are deterministic.
@@ -91,24 +93,49 @@ def test_special_tokens_around_each_variant(algorithm, variant):
     pair = tokenizer("Two dogs play.", "Zwei Hunde spielen.")["input_ids"]
     if variant == "seq2seq":  # EOS appended; the decoder starts from BOS on its own
         assert single == a + [3] and pair == a + [3] + b + [3]
-    elif variant == "decoder":  # BOS .. EOS: a causal LM learns where texts start and end
-        assert single == [2] + a + [3] and pair == [2] + a + [3, 2] + b + [3]
+    elif variant == "decoder":  # BOS only (Llama's): a prompt is continued, not ended
+        assert single == [2] + a and pair == [2] + a + [2] + b
     else:  # [CLS] a [SEP] b [SEP]
         assert single == [2] + a + [3] and pair == [2] + a + [3] + b + [3]
     special = tokenizer("Two dogs play.", return_special_tokens_mask=True)["special_tokens_mask"]
     assert special == [int(i in (2, 3)) for i in single]
 
 
-def test_decoder_prompts_without_eos(tmp_path):
-    # The documented switch for generation prompts, <s> text with no </s>, on a new and on a reloaded tokenizer
-    # (transformers saves the template, not the flags).
+def test_decoder_texts_end_with_eos_after_the_documented_switch(tmp_path):
+    # For training texts, <s> text </s>, on a new and on a reloaded tokenizer (transformers saves the template the
+    # flags build, not the flags: a reloaded tokenizer needs both set).
     tokenizer = copy.deepcopy(trained("bpe", "decoder"))
     tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
     text = tokenizer("A man rides", add_special_tokens=False)["input_ids"]
-    for prompts in (tokenizer, AutoTokenizer.from_pretrained(tmp_path)):
-        assert prompts("A man rides")["input_ids"] == [2] + text + [3]
-        prompts.add_bos_token, prompts.add_eos_token = True, False
-        assert prompts("A man rides")["input_ids"] == [2] + text
+    assert reloaded("A man rides")["input_ids"] == tokenizer("A man rides")["input_ids"] == [2] + text
+    tokenizer.add_eos_token = True
+    reloaded.add_bos_token, reloaded.add_eos_token = True, True
+    assert reloaded("A man rides")["input_ids"] == tokenizer("A man rides")["input_ids"] == [2] + text + [3]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_decoder_variant_decodes_a_continuation_with_its_leading_space(algorithm):
+    # what the text-generation pipeline and TextStreamer rely on: tokens decoded apart from the prompt before them
+    tokenizer = trained(algorithm, "decoder")
+    for text in EN:
+        ids = tokenizer(text)["input_ids"]
+        assert tokenizer.decode(ids, skip_special_tokens=True) == text
+        for cut in range(1, len(ids)):
+            head = tokenizer.decode(ids[:cut], skip_special_tokens=True)
+            assert head + tokenizer.decode(ids[cut:], skip_special_tokens=True) == text, (text, cut)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_decoder_tokenizers_saved_before_still_load_and_end_every_text(algorithm):
+    # Saved by 0.1.0 with the template <s> text </s> in tokenizer.json: they load, and keep adding </s> until the
+    # documented switch; their decoding (and so the pipeline's spacing) stays as it was.
+    old = AutoTokenizer.from_pretrained(FIXTURES / "decoder_tokenizers_ending_texts" / algorithm)
+    text = old("A man rides", add_special_tokens=False)["input_ids"]
+    assert old("A man rides")["input_ids"] == [2] + text + [3]
+    assert old.decode(old("A man rides")["input_ids"], skip_special_tokens=True) == "A man rides"
+    old.add_bos_token, old.add_eos_token = True, False
+    assert old("A man rides")["input_ids"] == [2] + text
 
 
 def test_left_padding_at_call_time():
@@ -419,7 +446,8 @@ def test_masked_lm_collator(algorithm):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_causal_lm_collator(algorithm):
-    tokenizer = trained(algorithm, "decoder")
+    tokenizer = copy.deepcopy(trained(algorithm, "decoder"))
+    tokenizer.add_eos_token = True  # training texts: <s> text </s>
     features = [tokenizer(text) for text in EN[:4]]
     batch = DataCollatorForLanguageModeling(tokenizer, mlm=False)(features)
     padding = batch["attention_mask"] == 0

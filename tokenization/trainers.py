@@ -24,6 +24,13 @@ What `decode(encode(x))` gives back (skip_special_tokens=True), per algorithm:
   characters split, optional lower-casing; accents are kept), then the words and punctuation marks joined by
   single spaces, with the space before `. , ! ? '` and contractions removed again: `"Hi,  you (two)!"` gives
   back `"Hi, you ( two )!"`. Unknown words become `[UNK]`.
+
+The `"decoder"` variant differs in one way, for every algorithm: each token carries the space before it (GPT-2's
+`add_prefix_space=False`, which `"byte_bpe"` has in every variant), so the first word of a text is not marked and
+decoding is concatenation: a continuation decoded on its own, as the text-generation pipeline and `TextStreamer`
+decode the generated tokens, keeps its leading space, and `decode(ids[:n]) + decode(ids[n:]) == decode(ids)` (for
+`"byte_bpe"`, wherever the cut does not split a character's bytes). Its `"wordpiece"` keeps the spaces of the
+normalised text: `"Hi,  you (two)!"` gives back `"Hi,  you (two)!"`.
 """
 
 from __future__ import annotations
@@ -33,7 +40,17 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    AddedToken,
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 from transformers import PreTrainedTokenizerFast
 
 from ..configuration import (
@@ -101,10 +118,14 @@ def train_tokenizer(
             added around each sequence:
             - `"seq2seq"` (`TransformerConfig`): `text </s>` (pairs `a </s> b </s>`); with `text_target=` the
               targets are encoded the same way into `labels`, and the model starts decoding from `<s>`.
-            - `"decoder"` (`TransformerDecoderConfig`): `<s> text </s>`, so a causal LM learns where texts end.
-              To encode prompts for generation (`<s> text`, no closing `</s>`), switch the template with
-              `tokenizer.add_bos_token, tokenizer.add_eos_token = True, False` (transformers does not save these
-              flags: set both, also on a reloaded tokenizer).
+            - `"decoder"` (`TransformerDecoderConfig`): `<s> text` (pairs `<s> a <s> b`), Llama's template: a
+              prompt is continued by `generate()` and the text-generation pipeline, not ended. Training texts need
+              their `</s>` so that the model learns where texts end: append `tokenizer.eos_token_id` when preparing
+              them (as `examples/language_modeling.py` does), or switch the template to `<s> text </s>` with
+              `tokenizer.add_eos_token = True` (transformers does not save these flags, only the template they
+              build: on a reloaded tokenizer set both, `tokenizer.add_bos_token, tokenizer.add_eos_token = True,
+              True`). Tokens carry their leading spaces (see the module docstring), so generated tokens decode
+              with the right spacing on their own.
             - `"encoder"` (`TransformerEncoderConfig`): BERT's `<s> a </s>` and `<s> a </s> b </s>` (`[CLS]` and
               `[SEP]` for wordpiece); `cls_token` and `sep_token` are set.
         min_frequency (`int`, *optional*): least number of occurrences of a merge (`"bpe"`, `"byte_bpe"`) or piece
@@ -152,7 +173,7 @@ def train_tokenizer(
 
     files, texts, known_length = _read_corpus(corpus, text_column)
     special_tokens = SPECIAL_TOKENS[algorithm]
-    backend = _untrained_backend(algorithm, special_tokens, lowercase)
+    backend = _untrained_backend(algorithm, special_tokens, lowercase, variant)
     trainer = _trainer(algorithm, special_tokens, vocab_size, min_frequency, show_progress)
     try:
         if files is not None:
@@ -259,21 +280,36 @@ def _dataset_texts(dataset, text_column) -> tuple[Iterator[list[str]], int | Non
     return batches(), length
 
 
-def _untrained_backend(algorithm: str, special_tokens: tuple[str, ...], lowercase: bool) -> Tokenizer:
-    """The untrained `tokenizers.Tokenizer`: model, normaliser, pre-tokeniser and decoder of each algorithm."""
+def _untrained_backend(algorithm: str, special_tokens: tuple[str, ...], lowercase: bool, variant: str) -> Tokenizer:
+    """The untrained `tokenizers.Tokenizer`: model, normaliser, pre-tokeniser and decoder of each algorithm.
+
+    For the decoder variant every token carries the space before it (GPT-2's `add_prefix_space=False`): the
+    text-generation pipeline and `TextStreamer` decode the generated tokens apart from the prompt, so a continuation
+    must decode with its leading space. The other variants mark the first word too and drop that mark when decoding,
+    as SentencePiece (and BERT, for wordpiece) do."""
     unk = special_tokens[UNK_TOKEN_ID]
+    spaces_on_tokens = variant == "decoder"
     if algorithm == "wordpiece":
         backend = Tokenizer(models.WordPiece(unk_token=unk))
         backend.normalizer = normalizers.BertNormalizer(
             clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=lowercase
         )
-        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+        if spaces_on_tokens:  # BERT's split into words and punctuation marks, with each space kept on its word
+            backend.pre_tokenizer = pre_tokenizers.Sequence(
+                [pre_tokenizers.Metaspace(prepend_scheme="never"), pre_tokenizers.Punctuation(behavior="isolated")]
+            )
+            backend.decoder = decoders.Sequence(
+                [decoders.Replace(Regex("^##"), ""), decoders.Metaspace(prepend_scheme="never")]
+            )
+        else:
+            backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+            backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
         return backend
     if algorithm == "byte_bpe":
         backend = Tokenizer(models.BPE())  # every byte is in the vocabulary: no unknown token is needed
         if lowercase:
             backend.normalizer = normalizers.Lowercase()
+        # GPT-2's: spaces are bytes of the tokens that follow them, in every variant
         backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         backend.decoder = decoders.ByteLevel()
         return backend
@@ -283,10 +319,11 @@ def _untrained_backend(algorithm: str, special_tokens: tuple[str, ...], lowercas
     backend = Tokenizer(models.BPE(unk_token=unk) if algorithm == "bpe" else models.Unigram())
     steps = [normalizers.NFKC(), *([normalizers.Lowercase()] if lowercase else []), normalizers.Strip()]
     backend.normalizer = normalizers.Sequence(steps)
+    prepend_scheme = "never" if spaces_on_tokens else "always"  # whether the first word is marked too
     backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation(behavior="contiguous")]
+        [pre_tokenizers.Metaspace(prepend_scheme=prepend_scheme), pre_tokenizers.Punctuation(behavior="contiguous")]
     )
-    backend.decoder = decoders.Metaspace()
+    backend.decoder = decoders.Metaspace(prepend_scheme=prepend_scheme)
     return backend
 
 
@@ -331,8 +368,14 @@ def _check_trained(backend: Tokenizer, algorithm: str, special_tokens, vocab_siz
 
 def _wrap(backend: Tokenizer, algorithm: str, variant: str, model_max_length: int) -> PreTrainedTokenizerFast:
     pad, unk, bos, eos, _ = SPECIAL_TOKENS[algorithm]
-    # The template lives in tokenizer.json, so a reloaded tokenizer adds exactly the same special tokens.
-    backend.post_processor = _template(variant, bos, eos)
+    if variant == "decoder":
+        # Llama's setting, the template built by transformers from its own flags: a prompt is `<s> text`, so generation
+        # continues it; training texts get their `</s>` from the data preparation (or from add_eos_token=True).
+        template_flags = dict(add_bos_token=True, add_eos_token=False)
+    else:
+        backend.post_processor = _template(variant, bos, eos)
+        template_flags = {}
+    # Either way the template lives in tokenizer.json, so a reloaded tokenizer adds exactly the same special tokens.
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         pad_token=pad,
@@ -341,6 +384,7 @@ def _wrap(backend: Tokenizer, algorithm: str, variant: str, model_max_length: in
         eos_token=eos,
         mask_token=_added_tokens(SPECIAL_TOKENS[algorithm])[MASK_TOKEN_ID],
         **({"cls_token": bos, "sep_token": eos} if variant == "encoder" else {}),
+        **template_flags,
         model_input_names=["input_ids", "attention_mask"],
         padding_side="right",
         truncation_side="right",
@@ -352,8 +396,6 @@ def _wrap(backend: Tokenizer, algorithm: str, variant: str, model_max_length: in
 def _template(variant: str, bos: str, eos: str) -> processors.TemplateProcessing:
     if variant == "seq2seq":  # Marian's: the decoder starts from <s> (decoder_start_token_id), not the source
         single, pair = f"$A {eos}", f"$A {eos} $B:1 {eos}:1"
-    elif variant == "decoder":  # what transformers builds for add_bos_token=add_eos_token=True
-        single, pair = f"{bos} $A {eos}", f"{bos} $A {eos} {bos}:1 $B:1 {eos}:1"
     else:  # encoder: BERT's [CLS] a [SEP] b [SEP]
         single, pair = f"{bos} $A {eos}", f"{bos} $A {eos} $B:1 {eos}:1"
     return processors.TemplateProcessing(
