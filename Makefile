@@ -1,6 +1,8 @@
 # The README's two commands, each doing its own set-up in a virtual environment:
 #   make demo   trains the flagship translation example on its embedded default data
 #   make test   runs the test suite against the newest releases of every dependency (what users install)
+# and, while working on the code:
+#   make test-fast   the same suite without the tests marked slow (those that train a model for a while)
 # and what CI adds (.ci/run):
 #   make lint          ruff: the linter and the formatter's check (pyproject.toml's [tool.ruff])
 #   make test-lowest   the same suite against the lowest releases pyproject.toml declares
@@ -13,13 +15,16 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LOWEST_INSTALLED := $(LOWEST_VENV)/.installed
 
-.PHONY: demo test test-lowest lint format install clean
+.PHONY: demo test test-fast test-lowest lint format install clean
 
 demo: $(INSTALLED)
 	$(BIN)/python examples/translation.py
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest tests -q
+
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest tests -q -m "not slow"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

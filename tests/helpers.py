@@ -1,4 +1,9 @@
-"""Tiny configurations and inputs for every model class, in the spirit of transformers' `ModelTester` helpers."""
+"""Tiny configurations and inputs for every model class, in the spirit of transformers' `ModelTester` helpers; and a
+tiny run of the translation example with what the `accelerate launch` tests need around it."""
+
+import json
+import socket
+from pathlib import Path
 
 import torch
 
@@ -98,3 +103,53 @@ def main_output(model_class, outputs) -> torch.Tensor:
         if model_class in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel)
         else outputs.logits
     )
+
+
+# --- the examples under `accelerate launch` -------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+ACCELERATE_CONFIGS = REPO / "examples" / "accelerate_configs"
+TRANSLATION_SCRIPT = REPO / "examples" / "translation.py"
+# A tiny run of examples/translation.py: a 1-layer model of width 32 on 256 generated pairs, evaluated on a few.
+TRANSLATION_D_MODEL = 32
+TRANSLATION_TINY = [
+    "--synthetic_train_size",
+    "256",
+    "--d_model",
+    str(TRANSLATION_D_MODEL),
+    "--num_heads",
+    "2",
+    "--d_ff",
+    "64",
+    "--num_layers",
+    "1",
+    "--warmup_steps",
+    "4",
+    "--logging_steps",
+    "1",
+    "--max_eval_samples",
+    "16",
+    "--disable_tqdm",
+    "true",
+    "--num_samples",
+    "2",
+    "--seed",
+    "3",
+    "--generation_max_length",
+    "24",  # an untrained model stops only there
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def trainer_state(run_dir) -> dict:
+    return json.loads((Path(run_dir) / "trainer_state.json").read_text())
+
+
+def logged_losses(run_dir) -> dict[int, float]:
+    """The training loss the Trainer logged at each step of a run."""
+    return {entry["step"]: entry["loss"] for entry in trainer_state(run_dir)["log_history"] if "loss" in entry}

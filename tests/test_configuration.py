@@ -23,58 +23,113 @@ PAPER_BASE = dict(
 )
 
 
-def test_default_seq2seq_config_is_the_paper_base_model():
-    config = vt.TransformerConfig()
-    for name, value in PAPER_BASE.items():
-        assert getattr(config, name) == value, name
-    assert (config.encoder_layers, config.decoder_layers) == (6, 6)
-    assert config.share_encoder_decoder_embeddings
-    assert config.is_encoder_decoder
-    assert config.vocab_size == 37000  # the paper's shared BPE vocabulary
+SEQ2SEQ_BASE = dict(
+    PAPER_BASE, encoder_layers=6, decoder_layers=6, share_encoder_decoder_embeddings=True, vocab_size=37000
+)  # 37000: the paper's shared BPE vocabulary
+
+
+@pytest.mark.parametrize("name", list(SEQ2SEQ_BASE))
+def test_default_seq2seq_config_is_the_paper_base_model(name):
+    assert getattr(vt.TransformerConfig(), name) == SEQ2SEQ_BASE[name]
+
+
+def test_seq2seq_config_is_encoder_decoder():
+    assert vt.TransformerConfig().is_encoder_decoder
+
+
+@pytest.mark.parametrize("name", [*PAPER_BASE, "num_layers"])
+@pytest.mark.parametrize("config_class", [vt.TransformerEncoderConfig, vt.TransformerDecoderConfig])
+def test_single_stack_configs_default_to_the_same_blocks(config_class, name):
+    assert getattr(config_class(), name) == {**PAPER_BASE, "num_layers": 6}[name]
 
 
 @pytest.mark.parametrize("config_class", [vt.TransformerEncoderConfig, vt.TransformerDecoderConfig])
-def test_single_stack_configs_default_to_the_same_blocks(config_class):
-    config = config_class()
-    for name, value in PAPER_BASE.items():
-        assert getattr(config, name) == value, name
-    assert config.num_layers == 6
-    assert not config.is_encoder_decoder
+def test_single_stack_configs_are_not_encoder_decoder(config_class):
+    assert not config_class().is_encoder_decoder
+
+
+# The library's standard attribute names, each with our own name for it and the value of the tiny configs.
+STANDARD_NAMES = {
+    "hidden_size": ("d_model", 32),
+    "num_attention_heads": ("num_heads", 4),
+    "intermediate_size": ("d_ff", 37),
+    "hidden_act": ("activation_function", "relu"),
+}
+
+
+@pytest.mark.parametrize("standard", list(STANDARD_NAMES))
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_standard_names_read_our_fields(config_class, standard):
+    config = tiny_config(config_class)
+    ours, value = STANDARD_NAMES[standard]
+    assert getattr(config, standard) == getattr(config, ours) == value
 
 
 @pytest.mark.parametrize("config_class", CONFIG_CLASSES)
-def test_standard_names_resolve_both_ways(config_class):
+def test_num_hidden_layers_reads_the_layer_count(config_class):
     config = tiny_config(config_class)
-    assert config.hidden_size == config.d_model == 32
-    assert config.num_attention_heads == config.num_heads == 4
-    assert config.intermediate_size == config.d_ff == 37
-    assert config.hidden_act == config.activation_function
     layers = config.encoder_layers if config.is_encoder_decoder else config.num_layers
     assert config.num_hidden_layers == layers
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_setting_a_standard_name_sets_our_field(config_class):
+    config = tiny_config(config_class)
     config.hidden_size = 64
     assert config.d_model == 64
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_special_token_ids_default_to_the_tokenizers_layout(config_class):
+    config = tiny_config(config_class)
     assert (config.pad_token_id, config.bos_token_id, config.eos_token_id) == (0, 2, 3)
-    assert config.max_position_embeddings == 1024
 
 
-def test_seq2seq_config_has_decoder_start_and_separate_layer_counts():
-    config = vt.TransformerConfig(encoder_layers=2, decoder_layers=5, decoder_start_token_id=2)
-    assert config.decoder_start_token_id == 2
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_max_position_embeddings_defaults_to_1024(config_class):
+    assert tiny_config(config_class).max_position_embeddings == 1024
+
+
+def test_seq2seq_config_keeps_its_decoder_start_token():
+    assert (
+        vt.TransformerConfig(encoder_layers=2, decoder_layers=5, decoder_start_token_id=2).decoder_start_token_id == 2
+    )
+
+
+@pytest.mark.parametrize("side, layers", [("decoder", 5), ("encoder", 2)])
+def test_seq2seq_text_config_of_each_side_has_its_own_layer_count(side, layers):
     # what the library reads to size the decoder's cache (DynamicCache(config=...))
-    assert config.get_text_config(decoder=True).num_hidden_layers == 5
-    assert config.get_text_config(encoder=True).num_hidden_layers == 2
+    config = vt.TransformerConfig(encoder_layers=2, decoder_layers=5, decoder_start_token_id=2)
+    assert config.get_text_config(**{side: True}).num_hidden_layers == layers
 
 
-def test_model_types_are_distinct_and_resolve_with_auto_config(tmp_path):
+def test_model_types_are_distinct():
     assert len({c.model_type for c in CONFIG_CLASSES}) == 3
-    for config_class in CONFIG_CLASSES:
-        config = tiny_config(config_class, norm_first=True, position_embedding_type="learned")
-        config.save_pretrained(tmp_path / config_class.model_type)
-        loaded = AutoConfig.from_pretrained(tmp_path / config_class.model_type)
-        assert type(loaded) is config_class
-        assert {**loaded.to_dict(), "_name_or_path": ""} == config.to_dict()
-        saved = json.loads((tmp_path / config_class.model_type / "config.json").read_text())
-        assert saved["model_type"] == config_class.model_type
+
+
+def saved_config(config_class, folder):
+    """A tiny config with options, saved to `folder`."""
+    config = tiny_config(config_class, norm_first=True, position_embedding_type="learned")
+    config.save_pretrained(folder)
+    return config
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_auto_config_loads_the_config_class_of_the_model_type(config_class, tmp_path):
+    saved_config(config_class, tmp_path)
+    assert type(AutoConfig.from_pretrained(tmp_path)) is config_class
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_a_config_loaded_by_auto_config_has_every_saved_value(config_class, tmp_path):
+    config = saved_config(config_class, tmp_path)
+    assert {**AutoConfig.from_pretrained(tmp_path).to_dict(), "_name_or_path": ""} == config.to_dict()
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_config_json_records_the_model_type(config_class, tmp_path):
+    saved_config(config_class, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == config_class.model_type
 
 
 @pytest.mark.parametrize(
@@ -123,7 +178,7 @@ def test_variant_specific_fields_are_validated(config_class, overrides, message)
         tiny_config(config_class, **overrides)
 
 
-def test_options_are_accepted_without_changing_defaults():
+def test_options_are_accepted():
     config = tiny_config(
         vt.TransformerConfig,
         position_embedding_type="learned",
@@ -136,6 +191,10 @@ def test_options_are_accepted_without_changing_defaults():
         decoder_layers=4,
     )
     assert (config.position_embedding_type, config.norm_first, config.activation_function) == ("learned", True, "gelu")
+
+
+def test_options_of_one_config_do_not_change_the_defaults():
+    tiny_config(vt.TransformerConfig, position_embedding_type="learned")
     assert vt.TransformerConfig().position_embedding_type == "sinusoidal"
 
 

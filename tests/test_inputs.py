@@ -54,17 +54,22 @@ def test_bad_inputs_raise_value_error_naming_the_problem(model_class, case):
         model(**corrupt(model_inputs(model_class)))
 
 
-@pytest.mark.parametrize(
-    "model_class",
-    [
-        vt.TransformerForCausalLM,
-        vt.TransformerForConditionalGeneration,
-        vt.TransformerForMaskedLM,
-        vt.TransformerForTokenClassification,
-        vt.TransformerForSequenceClassification,
-    ],
-)
-def test_bad_labels_raise_value_error(model_class):
+LABELLED_CLASSES = [
+    vt.TransformerForCausalLM,
+    vt.TransformerForConditionalGeneration,
+    vt.TransformerForMaskedLM,
+    vt.TransformerForTokenClassification,
+    vt.TransformerForSequenceClassification,
+]
+PER_TOKEN_LABELLED_CLASSES = [
+    vt.TransformerForCausalLM,
+    vt.TransformerForMaskedLM,
+    vt.TransformerForTokenClassification,
+]
+
+
+@pytest.mark.parametrize("model_class", LABELLED_CLASSES)
+def test_a_label_outside_the_label_range_raises_value_error(model_class):
     model = tiny_model(model_class)
     inputs = model_inputs(model_class, labels=True)
     too_big = model.config.num_labels if model_class is vt.TransformerForSequenceClassification else 10**4
@@ -72,27 +77,45 @@ def test_bad_labels_raise_value_error(model_class):
     bad.view(-1)[0] = too_big
     with pytest.raises(ValueError, match="outside"):
         model(**{**inputs, "labels": bad})
-    if model_class in (vt.TransformerForCausalLM, vt.TransformerForMaskedLM, vt.TransformerForTokenClassification):
-        with pytest.raises(ValueError, match="input's shape"):
-            model(**{**inputs, "labels": inputs["labels"][:, :-1]})
 
 
-def test_seq2seq_specific_mistakes():
-    model = tiny_model(vt.TransformerForConditionalGeneration)
-    inputs = model_inputs(vt.TransformerForConditionalGeneration)
-    with pytest.raises(ValueError, match="decoder_input_ids"):
-        model(**{**inputs, "decoder_input_ids": inputs["decoder_input_ids"].clone().fill_(500)})
-    with pytest.raises(ValueError, match="batch size"):
-        model(**{**inputs, "decoder_input_ids": inputs["decoder_input_ids"][:2]})
-    with pytest.raises(ValueError, match="EncoderDecoderCache"):
-        model(**inputs, cache=DynamicCache(), use_cache=True)
-    with pytest.raises(ValueError, match="tuples"):
-        model(**inputs, cache=((torch.zeros(1), torch.zeros(1)),))
-    with pytest.raises(ValueError, match="labels"):
-        model(**inputs, labels=torch.randint(5, 99, (3, 2)))  # labels and decoder inputs disagree
-    no_start = tiny_model(vt.TransformerForConditionalGeneration, decoder_start_token_id=None)
-    with pytest.raises(ValueError, match="decoder_start_token_id"):
-        no_start(input_ids=inputs["input_ids"], labels=torch.randint(5, 99, (3, 4)))
+@pytest.mark.parametrize("model_class", PER_TOKEN_LABELLED_CLASSES)
+def test_per_token_labels_of_another_shape_than_the_input_raise_value_error(model_class):
+    model = tiny_model(model_class)
+    inputs = model_inputs(model_class, labels=True)
+    with pytest.raises(ValueError, match="input's shape"):
+        model(**{**inputs, "labels": inputs["labels"][:, :-1]})
+
+
+# The encoder-decoder's own mistakes: (config overrides, what to call the model with, words the error must contain).
+SEQ2SEQ_MISTAKES = {
+    "decoder ids out of vocabulary": (
+        {},
+        lambda i: {**i, "decoder_input_ids": i["decoder_input_ids"].clone().fill_(500)},
+        "decoder_input_ids",
+    ),
+    "decoder batch size differs": ({}, lambda i: {**i, "decoder_input_ids": i["decoder_input_ids"][:2]}, "batch size"),
+    "a decoder-only cache": ({}, lambda i: {**i, "cache": DynamicCache(), "use_cache": True}, "EncoderDecoderCache"),
+    "a legacy tuple cache": ({}, lambda i: {**i, "cache": ((torch.zeros(1), torch.zeros(1)),)}, "tuples"),
+    "labels disagreeing with the decoder inputs": (
+        {},
+        lambda i: {**i, "labels": torch.randint(5, 99, (3, 2))},
+        "labels",
+    ),
+    "labels without a decoder start token": (
+        dict(decoder_start_token_id=None),
+        lambda i: {"input_ids": i["input_ids"], "labels": torch.randint(5, 99, (3, 4))},
+        "decoder_start_token_id",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SEQ2SEQ_MISTAKES))
+def test_seq2seq_mistakes_raise_value_error_naming_the_problem(case):
+    overrides, call, message = SEQ2SEQ_MISTAKES[case]
+    model = tiny_model(vt.TransformerForConditionalGeneration, **overrides)
+    with pytest.raises(ValueError, match=message):
+        model(**call(model_inputs(vt.TransformerForConditionalGeneration)))
 
 
 def test_cached_decoding_mask_must_cover_cached_tokens():
@@ -103,22 +126,36 @@ def test_cached_decoding_mask_must_cover_cached_tokens():
         model(ids[:, :1], attention_mask=torch.ones(2, 1), cache=cache)
 
 
-def test_learned_positions_reject_sequences_longer_than_the_table():
-    model = tiny_model(vt.TransformerForCausalLM, position_embedding_type="learned", max_position_embeddings=8)
-    with pytest.raises(ValueError, match="max_position_embeddings=8"):
-        model(torch.randint(5, 99, (1, 9)))
-    with pytest.raises(ValueError, match="max_position_embeddings=8"):
-        model(torch.randint(5, 99, (1, 3)), position_ids=torch.tensor([[0, 1, 8]]))
-    assert torch.isfinite(model(torch.randint(5, 99, (1, 8))).logits).all()
+def learned_positions_model():
+    return tiny_model(vt.TransformerForCausalLM, position_embedding_type="learned", max_position_embeddings=8)
 
 
-def test_position_ids_are_checked():
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        lambda: dict(input_ids=torch.randint(5, 99, (1, 9))),
+        lambda: dict(input_ids=torch.randint(5, 99, (1, 3)), position_ids=torch.tensor([[0, 1, 8]])),
+    ],
+    ids=["a sequence longer than the table", "a position id beyond the table"],
+)
+def test_learned_positions_reject_positions_beyond_the_table(inputs):
+    with pytest.raises(ValueError, match="max_position_embeddings=8"):
+        learned_positions_model()(**inputs())
+
+
+def test_learned_positions_accept_a_sequence_as_long_as_the_table():
+    assert torch.isfinite(learned_positions_model()(torch.randint(5, 99, (1, 8))).logits).all()
+
+
+@pytest.mark.parametrize(
+    "position_ids, message",
+    [(torch.arange(3)[None], "position_ids"), (torch.tensor([[-1, 0, 1, 2]]), "non-negative")],
+    ids=["wrong length", "negative"],
+)
+def test_bad_position_ids_raise_value_error(position_ids, message):
     model = tiny_model(vt.TransformerForCausalLM)
-    ids = torch.randint(5, 99, (2, 4))
-    with pytest.raises(ValueError, match="position_ids"):
-        model(ids, position_ids=torch.arange(3)[None])
-    with pytest.raises(ValueError, match="non-negative"):
-        model(ids, position_ids=torch.tensor([[-1, 0, 1, 2]]))
+    with pytest.raises(ValueError, match=message):
+        model(torch.randint(5, 99, (2, 4)), position_ids=position_ids)
 
 
 @pytest.mark.parametrize("model_class", [c for c in ALL_MODEL_CLASSES if not is_seq2seq(c)])

@@ -3,6 +3,7 @@
 Each trains for a fixed number of steps (about 15 s on 2 CPU cores) and is scored on sequences it never saw.
 """
 
+import pytest
 import torch
 
 import vanilla_transformer as vt
@@ -49,6 +50,7 @@ def strip_after_eos(tokens):
     return tokens[: tokens.index(EOS) + 1] if EOS in tokens else tokens
 
 
+@pytest.mark.slow
 def test_seq2seq_learns_to_reverse_digit_strings():
     def batch(size, generator):
         sources = [random_digits(generator) for _ in range(size)]
@@ -75,6 +77,7 @@ def test_seq2seq_learns_to_reverse_digit_strings():
     assert correct / 300 >= 0.99
 
 
+@pytest.mark.slow
 def test_causal_lm_learns_to_sort_digits_after_a_separator():
     def example(generator):
         digits = random_digits(generator)

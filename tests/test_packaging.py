@@ -1,10 +1,14 @@
 """The installed package: its import name, what lands in site-packages, and the Auto-class registration."""
 
+import json
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
+import tomllib
 
 import vanilla_transformer as vt
 
@@ -12,8 +16,11 @@ import vanilla_transformer as vt
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_installs_only_the_vanilla_transformer_package(tmp_path):
-    # built from a copy of the sources: setuptools' build/ folder in the checkout would keep files deleted since
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory):
+    """The file names in a wheel built from a copy of the sources (setuptools' build/ folder in the checkout would
+    keep files deleted since)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     source = tmp_path / "source"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "runs", "*.egg-info"))
     subprocess.run(
@@ -33,62 +40,127 @@ def test_wheel_installs_only_the_vanilla_transformer_package(tmp_path):
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    return zipfile.ZipFile(wheel).namelist()
+
+
+def test_the_wheel_installs_only_the_vanilla_transformer_package(wheel_names):
+    top_level = {name.split("/")[0] for name in wheel_names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"vanilla_transformer"}
-    assert "vanilla_transformer/modeling/modeling_seq2seq.py" in names
-    assert "vanilla_transformer/modeling/configuration_transformer.py" in names
-    assert not [n for n in names if "/tests/" in n or n.endswith("conftest.py")]
 
 
-def test_import_registers_every_variant_with_the_auto_classes(tmp_path):
-    code = """
+@pytest.mark.parametrize("module", ["modeling/modeling_seq2seq.py", "modeling/configuration_transformer.py"])
+def test_the_wheel_holds_the_model_folder(wheel_names, module):
+    assert f"vanilla_transformer/{module}" in wheel_names
+
+
+def test_the_wheel_holds_no_tests(wheel_names):
+    assert not [n for n in wheel_names if "/tests/" in n or n.endswith("conftest.py")]
+
+
+# In a fresh interpreter, what `import vanilla_transformer` registers with the Auto classes: the config class of each
+# model type, and the model class each Auto class builds from each variant's config.
+REGISTRATION = """
+import json
 import vanilla_transformer as vt
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
-from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+import transformers
+from transformers import AutoConfig
 kw = dict(vocab_size=20, d_model=16, num_heads=2, d_ff=32)
-for model_type, expected in [("vanilla_transformer", vt.TransformerConfig), ("vanilla_transformer_encoder", vt.TransformerEncoderConfig), ("vanilla_transformer_decoder", vt.TransformerDecoderConfig)]:
-    assert type(AutoConfig.for_model(model_type)) is expected
-s2s = vt.TransformerConfig(encoder_layers=1, decoder_layers=1, **kw)
-enc = vt.TransformerEncoderConfig(num_layers=1, **kw)
-dec = vt.TransformerDecoderConfig(num_layers=1, **kw)
-assert type(AutoModel.from_config(s2s)) is vt.TransformerModel
-assert type(AutoModel.from_config(enc)) is vt.TransformerEncoderModel
-assert type(AutoModel.from_config(dec)) is vt.TransformerDecoderModel
-assert type(AutoModelForSeq2SeqLM.from_config(s2s)) is vt.TransformerForConditionalGeneration
-assert type(AutoModelForCausalLM.from_config(dec)) is vt.TransformerForCausalLM
-assert type(AutoModelForMaskedLM.from_config(enc)) is vt.TransformerForMaskedLM
-assert type(AutoModelForSequenceClassification.from_config(enc)) is vt.TransformerForSequenceClassification
-assert type(AutoModelForTokenClassification.from_config(enc)) is vt.TransformerForTokenClassification
-print("ok")
+configs = {
+    "seq2seq": vt.TransformerConfig(encoder_layers=1, decoder_layers=1, **kw),
+    "encoder": vt.TransformerEncoderConfig(num_layers=1, **kw),
+    "decoder": vt.TransformerDecoderConfig(num_layers=1, **kw),
+}
+models = {}
+for auto_class, variant in json.loads(__import__("sys").argv[1]):
+    model = getattr(transformers, auto_class).from_config(configs[variant])
+    models[f"{auto_class} {variant}"] = f"{type(model).__module__}.{type(model).__qualname__}"
+model_types = ["vanilla_transformer", "vanilla_transformer_encoder", "vanilla_transformer_decoder"]
+config_classes = {t: f"{type(c).__module__}.{type(c).__qualname__}" for t in model_types for c in [AutoConfig.for_model(t)]}
+print(json.dumps({"configs": config_classes, "models": models}))
 """
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+CONFIG_OF_MODEL_TYPE = {
+    "vanilla_transformer": vt.TransformerConfig,
+    "vanilla_transformer_encoder": vt.TransformerEncoderConfig,
+    "vanilla_transformer_decoder": vt.TransformerDecoderConfig,
+}
+MODEL_OF = {
+    ("AutoModel", "seq2seq"): vt.TransformerModel,
+    ("AutoModel", "encoder"): vt.TransformerEncoderModel,
+    ("AutoModel", "decoder"): vt.TransformerDecoderModel,
+    ("AutoModelForSeq2SeqLM", "seq2seq"): vt.TransformerForConditionalGeneration,
+    ("AutoModelForCausalLM", "decoder"): vt.TransformerForCausalLM,
+    ("AutoModelForMaskedLM", "encoder"): vt.TransformerForMaskedLM,
+    ("AutoModelForSequenceClassification", "encoder"): vt.TransformerForSequenceClassification,
+    ("AutoModelForTokenClassification", "encoder"): vt.TransformerForTokenClassification,
+}
+
+
+def qualified_name(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    result = subprocess.run(
+        [sys.executable, "-c", REGISTRATION, json.dumps(list(MODEL_OF))],
+        cwd=tmp_path_factory.mktemp("registration"),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_public_api_is_exported():
+@pytest.mark.parametrize("model_type", list(CONFIG_OF_MODEL_TYPE))
+def test_import_registers_the_config_class_of_each_model_type(registered, model_type):
+    assert registered["configs"][model_type] == qualified_name(CONFIG_OF_MODEL_TYPE[model_type])
+
+
+@pytest.mark.parametrize("auto_class, variant", list(MODEL_OF), ids=[" ".join(key) for key in MODEL_OF])
+def test_import_registers_each_model_class_with_its_auto_class(registered, auto_class, variant):
+    assert registered["models"][f"{auto_class} {variant}"] == qualified_name(MODEL_OF[auto_class, variant])
+
+
+def test_every_name_in_all_is_exported():
     for name in vt.__all__:
         assert hasattr(vt, name), name
-    assert vt.TransformerPreTrainedModel in vt.TransformerForConditionalGeneration.__mro__
-    for model_class in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerForCausalLM):
-        assert issubclass(model_class, vt.TransformerPreTrainedModel)
 
 
-def test_ci_pins_every_dependency_but_torch_to_its_declared_lower_bound():
-    # `make test-lowest` installs these pins: a dependency without a lower bound would make it fail, and one that
-    # slipped out of the list would go untested at its floor.
-    import tomllib
+@pytest.mark.parametrize(
+    "model_class",
+    [
+        vt.TransformerModel,
+        vt.TransformerEncoderModel,
+        vt.TransformerForCausalLM,
+        vt.TransformerForConditionalGeneration,
+    ],
+)
+def test_the_model_classes_derive_from_the_pretrained_base_class(model_class):
+    assert issubclass(model_class, vt.TransformerPreTrainedModel)
 
+
+# `make test-lowest` installs these pins: a dependency without a lower bound would make it fail, and one that slipped
+# out of the list would go untested at its floor.
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+DECLARED = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["test"]
+
+
+def requirement_name(requirement):
+    return requirement.split(">=")[0].split("[")[0].strip()
+
+
+@pytest.fixture(scope="module")
+def ci_pins():
     result = subprocess.run(
         [sys.executable, str(REPO / ".ci" / "lowest_constraints.py")], capture_output=True, text=True, check=True
     )
-    pins = dict(line.split("==") for line in result.stdout.split())
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] + project["optional-dependencies"]["test"]
-    for requirement in declared:
-        name = requirement.split(">=")[0].split("[")[0].strip()
-        if name == "torch":
-            assert name not in pins  # installed first, as the machine's own build
-        else:
-            assert pins[name] == requirement.split(">=")[1].split(",")[0].strip(), requirement
+    return dict(line.split("==") for line in result.stdout.split())
+
+
+def test_ci_leaves_torch_unpinned(ci_pins):
+    assert "torch" not in ci_pins  # installed first, as the machine's own build
+
+
+@pytest.mark.parametrize("requirement", [r for r in DECLARED if requirement_name(r) != "torch"])
+def test_ci_pins_each_dependency_to_its_declared_lower_bound(ci_pins, requirement):
+    assert ci_pins[requirement_name(requirement)] == requirement.split(">=")[1].split(",")[0].strip(), requirement
