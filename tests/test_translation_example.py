@@ -206,13 +206,18 @@ def test_saved_models_decode_the_papers_way_and_as_long_as_the_training_targets(
     model_args, data_args, recipe_args, args, training_args = translation.parse_args(["--output_dir", "x"])
     translation.set_generation_defaults(model, args, training_args)
     config = model.generation_config
-    assert (config.num_beams, config.length_penalty, config.max_length) == (4, 0.6, 257)  # not the library's 20
+    # a limit on new tokens (not the library's 20), and no max_length to clash with a caller's max_new_tokens
+    assert (config.num_beams, config.length_penalty, config.max_new_tokens, config.max_length) == (4, 0.6, 256, None)
     *_, args, training_args = translation.parse_args(
         ["--output_dir", "x", "--generation_num_beams", "5", "--length_penalty", "1.0", "--max_target_length", "99"]
     )
-    model.generation_config.max_length = None
+    model.generation_config.max_new_tokens = None
     translation.set_generation_defaults(model, args, training_args)
-    assert (config.num_beams, config.length_penalty, config.max_length) == (5, 1.0, 100)
+    assert (config.num_beams, config.length_penalty, config.max_new_tokens, config.max_length) == (5, 1.0, 99, None)
+    # --generation_max_length counts the decoder's start token, as the library's max_length does
+    *_, args, training_args = translation.parse_args(["--output_dir", "x", "--generation_max_length", "30"])
+    translation.set_generation_defaults(model, args, training_args)
+    assert (config.max_new_tokens, config.max_length, training_args.generation_max_length) == (29, None, None)
 
 
 # --- the example end to end -------------------------------------------------------------------------------------------
@@ -257,7 +262,8 @@ def test_example_trains_averages_evaluates_and_saves_a_loadable_model(demo_run):
     assert isinstance(model, vt.TransformerForConditionalGeneration) and model.config.d_model == D_MODEL
     vt.check_tokenizer_matches(tokenizer, model)
     config = model.generation_config
-    assert (config.num_beams, config.length_penalty, config.early_stopping, config.max_length) == (4, 0.6, True, 24)
+    assert (config.num_beams, config.length_penalty, config.early_stopping) == (4, 0.6, True)
+    assert (config.max_new_tokens, config.max_length) == (23, None)  # --generation_max_length 24, less <s>
     generated = model.generate(**tokenizer(["the dog sees a cat ."], return_tensors="pt"))
     assert generated.shape[0] == 1
 
@@ -388,6 +394,83 @@ def test_resuming_from_a_checkpoint_gives_the_same_model(tmp_path):
         assert torch.equal(a[name], b[name]), name
     assert _losses(resumed_dir) == _losses(tmp_path / "straight") and len(_losses(resumed_dir)) == 8
     assert straight["bleu"] == resumed["bleu"]
+
+
+# A child that runs the example and kills itself (SIGKILL: no clean-up runs) while saving the checkpoint of step
+# argv[1]: "before" its trainer_state.json (the weights, optimizer and random states are written: the Trainer writes the
+# trainer state last), or "after" it (a complete checkpoint, killed before the next step).
+KILL_WHILE_SAVING = """
+import os, signal, sys
+from transformers.trainer_callback import TrainerState
+from vanilla_transformer.examples import translation
+
+step, when = int(sys.argv[1]), sys.argv[2]
+save_to_json = TrainerState.save_to_json
+
+
+def save_and_maybe_die(self, path):
+    dying = self.global_step == step and "checkpoint-" in path
+    if dying and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    save_to_json(self, path)
+    if dying and when == "after":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+TrainerState.save_to_json = save_and_maybe_die
+translation.main(sys.argv[3:])
+"""
+KILLED_RUN = [
+    *TINY,
+    "--dropout",
+    "0.1",
+    "--max_steps",
+    "6",
+    "--save_steps",
+    "2",
+    "--average_checkpoints",
+    "2",
+    "--max_eval_samples",
+    "2",
+    "--per_device_train_batch_size",
+    "8",
+]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("uninterrupted")
+    translation.main([*KILLED_RUN, "--output_dir", str(output_dir)])
+    return output_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_run_killed_while_saving_resumes_to_the_weights_of_an_uninterrupted_run(uninterrupted_run, tmp_path, when):
+    """SIGKILL while the checkpoint of step 4 is being saved (before its trainer state: an incomplete checkpoint; or
+    just after: a complete one), then `--resume_from_checkpoint latest`: it resumes from the newest complete checkpoint
+    and ends with the weights of the uninterrupted run, bit for bit."""
+    output_dir = tmp_path / "killed"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_WHILE_SAVING, "4", when, *KILLED_RUN, "--output_dir", str(output_dir)],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert (output_dir / "checkpoint-4" / "model.safetensors").is_file()
+    assert (output_dir / "checkpoint-4" / "trainer_state.json").is_file() == (when == "after")
+    assert not (output_dir / "model").exists()
+
+    resumed = translation.main([*KILLED_RUN, "--output_dir", str(output_dir), "--resume_from_checkpoint", "latest"])
+    assert resumed["averaged_checkpoints"] == ["checkpoint-4", "checkpoint-6"]
+    for folder in ("checkpoint-4", "checkpoint-6", "model"):
+        expected = load_file(uninterrupted_run / folder / "model.safetensors")
+        weights = load_file(output_dir / folder / "model.safetensors")
+        assert weights.keys() == expected.keys()
+        assert all(torch.equal(weights[name], expected[name]) for name in expected), folder
+    assert _losses(output_dir) == _losses(uninterrupted_run)
 
 
 def _losses(run_dir):
