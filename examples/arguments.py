@@ -145,13 +145,18 @@ def build_parser(
     defaults: Mapping | None = None,
     description: str | None = None,
     epilog: str | None = None,
+    usage: str | None = None,
 ) -> HfArgumentParser:
     """An `HfArgumentParser` over `dataclass_types` and `Seq2SeqTrainingArguments` (`TrainingArguments` with
-    `seq2seq=False`), with the paper's recipe and then `defaults` as the defaults, and `description` and `epilog` in
-    its `--help`."""
+    `seq2seq=False`), with the paper's recipe and then `defaults` as the defaults, and `usage`, `description` and
+    `epilog` in its `--help` (argparse's own usage lists every option: hundreds of lines before the description)."""
     training_class = Seq2SeqTrainingArguments if seq2seq else TrainingArguments
     parser = HfArgumentParser(
-        (*dataclass_types, training_class), description=description, epilog=epilog, formatter_class=HelpFormatter
+        (*dataclass_types, training_class),
+        description=description,
+        epilog=epilog,
+        usage=usage,
+        formatter_class=HelpFormatter,
     )
     set_parser_defaults(parser, {**paper_training_defaults(seq2seq), **machine_defaults(), **(defaults or {})})
     return parser
@@ -222,6 +227,7 @@ def parse_arguments(
         defaults=defaults,
         description=description,
         epilog=presets_epilog(presets) if presets else None,
+        usage=f"%(prog)s [--preset {{{','.join(presets)}}}] [OPTIONS]" if presets else "%(prog)s [OPTIONS]",
     )
     if presets:
         # Which preset applies, before `--help` prints the defaults: it shows the chosen preset's values.
@@ -236,6 +242,10 @@ def parse_arguments(
             set_parser_defaults(parser, presets[name])
             if hasattr(namespace, "preset"):
                 set_parser_defaults(parser, {"preset": name})
+            parser.description = (parser.description or "").rstrip() + (
+                f"\n\nThe defaults shown below are the {name!r} preset's, which this command line chooses "
+                "(--preset NAME --help shows another's); the end lists every preset's values.\n"
+            )
     return tuple(parser.parse_args_into_dataclasses(args=argv))
 
 

@@ -52,7 +52,6 @@ from transformers import (
     DataCollatorWithPadding,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from vanilla_transformer.examples import synthetic_sentiment
 from vanilla_transformer.examples.arguments import (
@@ -67,6 +66,7 @@ from vanilla_transformer.examples.common import (
     LATEST,
     MODEL_DIR,
     build_model,
+    latest_complete_checkpoint,
     load_or_train_tokenizer,
     run_callbacks,
     save_final_model,
@@ -459,12 +459,14 @@ def tokenize_splits(
 
 
 def stage_checkpoint(requested: str | None, stage_dir: Path) -> str | None:
-    """What `--resume_from_checkpoint` means for the stage writing to `stage_dir`: "latest" if the run asked for its
-    latest checkpoint and the stage has one, a checkpoint path if the run named one of this stage's, else None."""
+    """What `--resume_from_checkpoint` means for the stage writing to `stage_dir`: its newest complete checkpoint if
+    the run asked for the latest and the stage has one, a checkpoint path if the run named one of this stage's, else
+    None."""
     if not requested:
         return None
     if str(requested).lower() in LATEST:
-        return get_last_checkpoint(stage_dir) if stage_dir.is_dir() else None
+        latest = latest_complete_checkpoint(stage_dir)
+        return str(latest) if latest is not None else None
     path = Path(requested)
     return str(path) if path.parent.resolve() == stage_dir.resolve() else None
 

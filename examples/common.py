@@ -80,36 +80,43 @@ def start_run(training_args: TrainingArguments) -> str | None:
                     shutil.rmtree(path)
         return None
 
-    # Every process checks the checkpoints before the first one removes any, so that all choose the same.
-    problems = {path: checkpoint_problem(path) for path in checkpoints}
-    if str(requested).lower() in LATEST:
-        complete = [path for path in checkpoints if problems[path] is None]
-        if not complete:
-            found = f" (only incomplete ones: {', '.join(path.name for path in checkpoints)})" if checkpoints else ""
-            raise ValueError(
-                f"--resume_from_checkpoint {requested}: no complete checkpoint in {output_dir}{found}; start a new "
-                "run without --resume_from_checkpoint."
-            )
-        resume = complete[-1]
-    else:
-        resume = Path(requested)
-        if not resume.is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint folder.")
-        problem = checkpoint_problem(resume)
-        if problem is not None:
-            raise ValueError(
-                f"--resume_from_checkpoint {resume} is an incomplete checkpoint: {problem}. Resume from an earlier "
-                "one, or with --resume_from_checkpoint latest (the newest complete one)."
-            )
-    with training_args.main_process_first(local=False, desc="removing incomplete checkpoints"):
+    # The first process chooses and removes the incomplete checkpoints; the others then find the same complete ones.
+    with training_args.main_process_first(local=False, desc="choosing the checkpoint to resume from"):
+        problems = {path: checkpoint_problem(path) for path in checkpoints if path.is_dir()}
+        if str(requested).lower() in LATEST:
+            complete = [path for path, problem in problems.items() if problem is None]
+            if not complete:
+                found = f" (only incomplete ones: {', '.join(path.name for path in problems)})" if problems else ""
+                raise ValueError(
+                    f"--resume_from_checkpoint {requested}: no complete checkpoint in {output_dir}{found}; start a "
+                    "new run without --resume_from_checkpoint."
+                )
+            resume = complete[-1]
+        else:
+            resume = Path(requested)
+            if not resume.is_dir():
+                raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint folder.")
+            problem = checkpoint_problem(resume)
+            if problem is not None:
+                raise ValueError(
+                    f"--resume_from_checkpoint {resume} is an incomplete checkpoint: {problem}. Resume from an "
+                    "earlier one, or with --resume_from_checkpoint latest (the newest complete one)."
+                )
         if training_args.process_index == 0:
             for path, problem in problems.items():
                 if problem is not None:
                     logger.warning("Removing %s, an incomplete checkpoint: %s.", path, problem)
-                    shutil.rmtree(path, ignore_errors=True)
+                    shutil.rmtree(path)
     logger.info("Resuming from %s.", resume)
     training_args.resume_from_checkpoint = str(resume)
     return str(resume)
+
+
+def latest_complete_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest `checkpoint-<step>` of `run_dir` that is complete (`checkpoint_problem`), or None."""
+    run_dir = Path(run_dir)
+    checkpoints = find_checkpoints(run_dir) if run_dir.is_dir() else []
+    return next((path for path in reversed(checkpoints) if checkpoint_problem(path) is None), None)
 
 
 def load_or_train_tokenizer(
@@ -337,6 +344,7 @@ __all__ = [
     "CheckpointsWithoutModelCode",
     "TimeLimitCallback",
     "build_model",
+    "latest_complete_checkpoint",
     "load_or_train_tokenizer",
     "run_callbacks",
     "save_final_model",
