@@ -251,3 +251,23 @@ def test_with_label_smoothing_the_reported_perplexity_is_the_unsmoothed_next_tok
     assert results["eval_loss"] == pytest.approx(sum(losses) / len(losses), abs=1e-5)
     assert results["perplexity"] == pytest.approx(math.exp(sum(losses) / len(losses)), rel=1e-4)
     assert results["samples"] and all(sample["text"].strip() for sample in results["samples"])
+
+
+def test_report_to_tensorboard_logs_the_run(tmp_path):
+    pytest.importorskip("tensorboard")  # the `plots` extra
+    lm.main(
+        [
+            *TINY,
+            "--max_steps",
+            "2",
+            "--eval_strategy",
+            "no",
+            "--eval_on_start",
+            "false",
+            "--report_to",
+            "tensorboard",
+            "--output_dir",
+            str(tmp_path),
+        ]
+    )
+    assert list((tmp_path / "runs").glob("*/events.out.tfevents.*"))
