@@ -195,9 +195,10 @@ def save_final_model(trainer: Trainer, average_last: int) -> tuple[Path, list[Pa
     Write the run's model folder, `output_dir/model`, and return it with the checkpoints it averages.
 
     It is the average of the last `average_last` checkpoints of the run (`average_checkpoints`; with 1, a copy of the
-    last), written atomically by the first process. If the last checkpoint is not the final state (no checkpoint was
-    saved at the last step, e.g. `--save_strategy no`), the final weights are saved instead, unaveraged. All
-    processes must call this; they return once the folder is complete.
+    last), written atomically by the first process, with the model code and a first model card (the example writes
+    the full one once it has evaluated the folder: `write_final_model_card`). If the last checkpoint is not the final
+    state (no checkpoint was saved at the last step, e.g. `--save_strategy no`), the final weights are saved instead,
+    unaveraged. All processes must call this; they return once the folder is complete.
     """
     output_dir = Path(trainer.args.output_dir)
     final_dir = output_dir / MODEL_DIR
