@@ -9,8 +9,10 @@ What the examples share, so that each is a short script:
 
 - `arguments`: the command line: data, model and recipe options, every `TrainingArguments` flag with the paper's recipe
   as its default, and presets.
-- `common`: the steps around `Trainer`: logging, starting or resuming a run, the tokenizer, the model, a time limit,
-  and the final model folder (the average of the last checkpoints).
+- `common`: the steps around `Trainer`: logging, starting or resuming a run, the tokenizer, the model, the callbacks
+  (a time limit, timed logs, checkpoints without model code), and the final model folder (the average of the last
+  checkpoints) with its model card.
+- `learning_curves`: the losses and metrics of a run against steps and minutes, as JSON and (with matplotlib) a PNG.
 - `data`: datasets from local files (text, parallel text, CSV/TSV, JSON lines, Parquet) or the Hub.
 - `metrics`: sacreBLEU and accuracy through `evaluate`, computed directly when it cannot reach the Hub.
 """

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -132,13 +134,30 @@ def paper_training_defaults(seq2seq: bool = True) -> dict:
     return defaults
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """`--help` with each option's default (the library's choice) and the description and epilog as written."""
+
+
 def build_parser(
-    dataclass_types: Sequence[type], *, seq2seq: bool = True, defaults: Mapping | None = None
+    dataclass_types: Sequence[type],
+    *,
+    seq2seq: bool = True,
+    defaults: Mapping | None = None,
+    description: str | None = None,
+    epilog: str | None = None,
+    usage: str | None = None,
 ) -> HfArgumentParser:
     """An `HfArgumentParser` over `dataclass_types` and `Seq2SeqTrainingArguments` (`TrainingArguments` with
-    `seq2seq=False`), with the paper's recipe and then `defaults` as the defaults."""
+    `seq2seq=False`), with the paper's recipe and then `defaults` as the defaults, and `usage`, `description` and
+    `epilog` in its `--help` (argparse's own usage lists every option: hundreds of lines before the description)."""
     training_class = Seq2SeqTrainingArguments if seq2seq else TrainingArguments
-    parser = HfArgumentParser((*dataclass_types, training_class))
+    parser = HfArgumentParser(
+        (*dataclass_types, training_class),
+        description=description,
+        epilog=epilog,
+        usage=usage,
+        formatter_class=HelpFormatter,
+    )
     set_parser_defaults(parser, {**paper_training_defaults(seq2seq), **machine_defaults(), **(defaults or {})})
     return parser
 
@@ -166,6 +185,19 @@ def demo_unless_data(namespace: argparse.Namespace) -> str:
     return "base" if namespace.dataset_name or namespace.train_file else "demo"
 
 
+def presets_epilog(presets: Mapping[str, Mapping]) -> str:
+    """The end of `--help`: each preset's values."""
+    lines = ["presets (--preset NAME sets these defaults; options given on the command line override them):"]
+    for name, values in presets.items():
+        text = " ".join(f"{option}={_shown(value)}" for option, value in values.items())
+        lines += textwrap.wrap(text, width=116, initial_indent=f"  {name}: ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def _shown(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def parse_arguments(
     dataclass_types: Sequence[type],
     argv: Sequence[str] | None = None,
@@ -174,6 +206,7 @@ def parse_arguments(
     defaults: Mapping | None = None,
     presets: Mapping[str, Mapping] | None = None,
     preset: str | Callable[[argparse.Namespace], str] | None = None,
+    description: str | None = None,
 ) -> tuple:
     r"""
     Parse `argv` (default: the command line) into one instance of each of `dataclass_types`, then the training
@@ -184,10 +217,22 @@ def parse_arguments(
     `dataclass_types` has a `preset` field and the command line sets it, otherwise `preset` (a name, or a function of
     the first-pass namespace returning one, e.g. to pick a demo preset when no data is given). Options given on the
     command line always win.
+
+    `--help` starts with `description`, shows the defaults of the preset the rest of the command line chooses
+    (`--preset base --help` shows the base preset's) and ends with the values of every preset.
     """
-    parser = build_parser(dataclass_types, seq2seq=seq2seq, defaults=defaults)
+    parser = build_parser(
+        dataclass_types,
+        seq2seq=seq2seq,
+        defaults=defaults,
+        description=description,
+        epilog=presets_epilog(presets) if presets else None,
+        usage=f"%(prog)s [--preset {{{','.join(presets)}}}] [OPTIONS]" if presets else "%(prog)s [OPTIONS]",
+    )
     if presets:
-        namespace, _ = parser.parse_known_args(argv)
+        # Which preset applies, before `--help` prints the defaults: it shows the chosen preset's values.
+        first_pass = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg not in ("-h", "--help")]
+        namespace, _ = parser.parse_known_args(first_pass)
         name = getattr(namespace, "preset", None)
         if name is None:
             name = preset(namespace) if callable(preset) else preset
@@ -197,6 +242,10 @@ def parse_arguments(
             set_parser_defaults(parser, presets[name])
             if hasattr(namespace, "preset"):
                 set_parser_defaults(parser, {"preset": name})
+            parser.description = (parser.description or "").rstrip() + (
+                f"\n\nThe defaults shown below are the {name!r} preset's, which this command line chooses "
+                "(--preset NAME --help shows another's); the end lists every preset's values.\n"
+            )
     return tuple(parser.parse_args_into_dataclasses(args=argv))
 
 
@@ -241,6 +290,7 @@ def parse_config_overrides(overrides: str | None, config_class: type[PreTrainedC
 
 __all__ = [
     "DataArguments",
+    "HelpFormatter",
     "ModelArguments",
     "RecipeArguments",
     "build_parser",
@@ -249,6 +299,7 @@ __all__ = [
     "paper_training_defaults",
     "parse_arguments",
     "parse_config_overrides",
+    "presets_epilog",
     "set_learning_rate",
     "set_parser_defaults",
 ]

@@ -52,7 +52,6 @@ from transformers import (
     DataCollatorWithPadding,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from vanilla_transformer.examples import synthetic_sentiment
 from vanilla_transformer.examples.arguments import (
@@ -66,12 +65,16 @@ from vanilla_transformer.examples.arguments import (
 from vanilla_transformer.examples.common import (
     LATEST,
     MODEL_DIR,
-    TimeLimitCallback,
     build_model,
+    latest_complete_checkpoint,
     load_or_train_tokenizer,
+    run_callbacks,
     save_final_model,
+    save_learning_curves_of,
     setup_logging,
     start_run,
+    training_summary,
+    write_final_model_card,
 )
 from vanilla_transformer.examples.data import load_dataset_splits
 from vanilla_transformer.examples.metrics import load_metric
@@ -209,6 +212,7 @@ def parse_args(argv=None):
         defaults={"output_dir": DEFAULT_OUTPUT_DIR, "label_smoothing_factor": 0.0},
         presets=PRESETS,
         preset=demo_unless_data,
+        description=__doc__,
     )
 
 
@@ -279,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=accuracy(metric),
-        callbacks=[TimeLimitCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None,
+        callbacks=run_callbacks(recipe_args),
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("train", train_result.metrics)
@@ -287,6 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_state()
 
     model_dir, averaged = save_final_model(trainer, recipe_args.average_checkpoints)
+    save_learning_curves_of(trainer, model_dir, title=output_dir.name)
     results.update(
         {
             "model_dir": str(model_dir.resolve()),
@@ -307,6 +312,24 @@ def main(argv: list[str] | None = None) -> dict:
                 args.num_samples,
             )
         )
+    encoder = f"the encoder pretrained as a masked LM in `{encoder_dir}`" if encoder_dir else "a new encoder"
+    write_final_model_card(
+        model_dir,
+        AutoModelForSequenceClassification,
+        training_args,
+        description=f"Classifies texts as {', '.join(f'`{name}`' for name in label_names)}: an encoder-only "
+        f"Transformer ({encoder}, fine-tuned with a classification head) trained by the classification example of "
+        "the `vanilla-transformer` package.",
+        datasets=[data_args.dataset_name] if data_args.dataset_name else None,
+        training_data=describe_data(data_args, args, raw),
+        training=training_summary("classification.py", args.preset, trainer, averaged, model_dir),
+        metrics={
+            f"accuracy, validation ({results['eval_examples']} examples)": results["eval_accuracy"],
+            "validation loss": results["eval_loss"],
+        }
+        if evaluating
+        else None,
+    )
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if training_args.process_index == 0:
         report(results, training_args)
@@ -358,6 +381,22 @@ def load_classification_data(
     if data_args.max_eval_samples is not None and "validation" in raw:
         raw["validation"] = raw["validation"].select(range(min(data_args.max_eval_samples, len(raw["validation"]))))
     return raw, label_names
+
+
+def describe_data(data_args: DataArguments, args: ClassificationArguments, raw: datasets.DatasetDict) -> str:
+    """The training data, in a sentence of the model card."""
+    if data_args.dataset_name:
+        config = f" ({data_args.dataset_config_name})" if data_args.dataset_config_name else ""
+        where = f"The `{data_args.dataset_name}`{config} dataset of the Hugging Face Hub"
+    elif data_args.train_file:
+        where = "The files " + ", ".join(f"`{Path(path).name}`" for path in data_args.train_file)
+    else:
+        where = (
+            "The example's built-in film reviews (`examples/synthetic_sentiment.py`, seed "
+            f"{args.synthetic_seed}), labelled by sentiment that depends on word order (negation, 'but' clauses)"
+        )
+    validation = f", {len(raw['validation']):,} validation examples" if "validation" in raw else ""
+    return f"{where}: {len(raw['train']):,} training examples{validation}."
 
 
 def encode_labels(raw: datasets.DatasetDict, label_names: list[str] | None) -> tuple[datasets.DatasetDict, list[str]]:
@@ -426,12 +465,14 @@ def tokenize_splits(
 
 
 def stage_checkpoint(requested: str | None, stage_dir: Path) -> str | None:
-    """What `--resume_from_checkpoint` means for the stage writing to `stage_dir`: "latest" if the run asked for its
-    latest checkpoint and the stage has one, a checkpoint path if the run named one of this stage's, else None."""
+    """What `--resume_from_checkpoint` means for the stage writing to `stage_dir`: its newest complete checkpoint if
+    the run asked for the latest and the stage has one, a checkpoint path if the run named one of this stage's, else
+    None."""
     if not requested:
         return None
     if str(requested).lower() in LATEST:
-        return get_last_checkpoint(stage_dir) if stage_dir.is_dir() else None
+        latest = latest_complete_checkpoint(stage_dir)
+        return str(latest) if latest is not None else None
     path = Path(requested)
     return str(path) if path.parent.resolve() == stage_dir.resolve() else None
 
@@ -490,7 +531,7 @@ def pretrain(model_args, recipe_args, mlm_args, resume, tokenizer, tokenized, ar
         eval_dataset=texts.get("validation"),
         processing_class=tokenizer,
         data_collator=collator,
-        callbacks=[TimeLimitCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None,
+        callbacks=run_callbacks(recipe_args),
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("mlm_train", train_result.metrics)
@@ -503,7 +544,22 @@ def pretrain(model_args, recipe_args, mlm_args, resume, tokenizer, tokenized, ar
         results.update(
             mlm_eval_loss=metrics["mlm_eval_loss"], mlm_perplexity=math.exp(min(metrics["mlm_eval_loss"], 700))
         )
-    model_dir, _ = save_final_model(trainer, recipe_args.average_checkpoints)
+    model_dir, averaged = save_final_model(trainer, recipe_args.average_checkpoints)
+    run_name = Path(mlm_args.output_dir).parent.name
+    save_learning_curves_of(trainer, model_dir, title=f"{run_name}: masked-LM pretraining")
+    metrics = {"validation loss (masked tokens)": results["mlm_eval_loss"]} if "mlm_eval_loss" in results else None
+    write_final_model_card(
+        model_dir,
+        AutoModelForMaskedLM,
+        mlm_args,
+        title=f"{run_name}-mlm",
+        description="Fills in masked tokens: an encoder-only Transformer pretrained as a masked LM (BERT's objective, "
+        f"{100 * args.mlm_probability:.0f}% of the tokens masked) by the classification example of the "
+        "`vanilla-transformer` package, before it fine-tuned a classifier from it.",
+        training_data="The texts of the classification training data (their labels unused).",
+        training=training_summary("classification.py", args.preset, trainer, averaged, model_dir),
+        metrics=metrics,
+    )
     results["mlm_model_dir"] = str(model_dir.resolve())
     return results
 

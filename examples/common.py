@@ -1,6 +1,6 @@
 """The steps every example takes around `Trainer`: logging, starting or resuming a run, the tokenizer and the model,
-a time limit, and the final model folder (the average of the last checkpoints). Each works unchanged under
-`accelerate launch`."""
+the callbacks (a time limit, timed logs, checkpoints without model code), and the final model folder (the average of
+the last checkpoints) with its model card. Each works unchanged under `accelerate launch`."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ import datasets
 import torch
 import transformers
 from transformers import AutoTokenizer, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from vanilla_transformer.atomic import atomic_directory
 from vanilla_transformer.auto import CONFIG_CLASSES
-from vanilla_transformer.examples.arguments import ModelArguments, parse_config_overrides
+from vanilla_transformer.examples.arguments import ModelArguments, RecipeArguments, parse_config_overrides
+from vanilla_transformer.examples.learning_curves import CURVES_PNG, MINUTES, TrainingClock, save_learning_curves
+from vanilla_transformer.hub import write_model_card
 from vanilla_transformer.tokenization import check_tokenizer_matches, config_from_tokenizer, train_tokenizer
 from vanilla_transformer.training import average_checkpoints, find_checkpoints
+from vanilla_transformer.training.checkpoints import checkpoint_problem
 
 
 logger = logging.getLogger(__name__)
@@ -51,38 +54,69 @@ def start_run(training_args: TrainingArguments) -> str | None:
     r"""
     Resolve `--resume_from_checkpoint` and prepare `output_dir`; return the checkpoint to resume from, or `None`.
 
-    `--resume_from_checkpoint PATH` resumes from PATH; `latest` (or `last`, `true`) from the newest `checkpoint-<step>`
-    in `output_dir`. A new run (no `--resume_from_checkpoint`) in an `output_dir` that holds checkpoints of an earlier
-    run removes them first, so that checkpoint averaging never mixes two runs; it says so in the log.
+    `--resume_from_checkpoint PATH` resumes from PATH; `latest` (or `last`, `true`) from the newest complete
+    `checkpoint-<step>` in `output_dir`. A run killed while saving leaves an incomplete checkpoint (no
+    `trainer_state.json`, or weights that are truncated or differ from their checksums: `checkpoint_problem`), which
+    can be neither resumed from nor averaged: resuming skips and removes those, saying so in the log (the resumed run
+    saves them again). A new run (no `--resume_from_checkpoint`) in an `output_dir` that holds checkpoints of an earlier
+    run removes them all first, incomplete ones included, so that checkpoint averaging never mixes two runs; it says so
+    in the log.
     """
     output_dir = Path(training_args.output_dir)
-    resume = training_args.resume_from_checkpoint
-    if resume:
-        if str(resume).lower() in LATEST:
-            resume = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
-            if resume is None:
-                raise ValueError(
-                    f"--resume_from_checkpoint {training_args.resume_from_checkpoint}: no checkpoint in {output_dir}."
-                )
-        if not Path(resume).is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint folder.")
-        training_args.resume_from_checkpoint = str(resume)
-        return str(resume)
-    with training_args.main_process_first(local=False, desc="preparing the output directory"):
-        if training_args.process_index == 0 and output_dir.is_dir():
-            earlier = [path for path in find_checkpoints(output_dir) if (path / "trainer_state.json").is_file()]
-            if earlier:
+    requested = training_args.resume_from_checkpoint
+    checkpoints = find_checkpoints(output_dir) if output_dir.is_dir() else []
+    if not requested:
+        with training_args.main_process_first(local=False, desc="preparing the output directory"):
+            if training_args.process_index == 0 and checkpoints:
                 logger.warning(
                     "Starting a new run in %s: removing the %d checkpoints of an earlier run (%s ... %s). Pass "
                     "--resume_from_checkpoint latest to continue that run instead.",
                     output_dir,
-                    len(earlier),
-                    earlier[0].name,
-                    earlier[-1].name,
+                    len(checkpoints),
+                    checkpoints[0].name,
+                    checkpoints[-1].name,
                 )
-                for path in earlier:
+                for path in checkpoints:
                     shutil.rmtree(path)
-    return None
+        return None
+
+    # The first process chooses and removes the incomplete checkpoints; the others then find the same complete ones.
+    with training_args.main_process_first(local=False, desc="choosing the checkpoint to resume from"):
+        problems = {path: checkpoint_problem(path) for path in checkpoints if path.is_dir()}
+        if str(requested).lower() in LATEST:
+            complete = [path for path, problem in problems.items() if problem is None]
+            if not complete:
+                found = f" (only incomplete ones: {', '.join(path.name for path in problems)})" if problems else ""
+                raise ValueError(
+                    f"--resume_from_checkpoint {requested}: no complete checkpoint in {output_dir}{found}; start a "
+                    "new run without --resume_from_checkpoint."
+                )
+            resume = complete[-1]
+        else:
+            resume = Path(requested)
+            if not resume.is_dir():
+                raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint folder.")
+            problem = checkpoint_problem(resume)
+            if problem is not None:
+                raise ValueError(
+                    f"--resume_from_checkpoint {resume} is an incomplete checkpoint: {problem}. Resume from an "
+                    "earlier one, or with --resume_from_checkpoint latest (the newest complete one)."
+                )
+        if training_args.process_index == 0:
+            for path, problem in problems.items():
+                if problem is not None:
+                    logger.warning("Removing %s, an incomplete checkpoint: %s.", path, problem)
+                    shutil.rmtree(path)
+    logger.info("Resuming from %s.", resume)
+    training_args.resume_from_checkpoint = str(resume)
+    return str(resume)
+
+
+def latest_complete_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest `checkpoint-<step>` of `run_dir` that is complete (`checkpoint_problem`), or None."""
+    run_dir = Path(run_dir)
+    checkpoints = find_checkpoints(run_dir) if run_dir.is_dir() else []
+    return next((path for path in reversed(checkpoints) if checkpoint_problem(path) is None), None)
 
 
 def load_or_train_tokenizer(
@@ -161,9 +195,10 @@ def save_final_model(trainer: Trainer, average_last: int) -> tuple[Path, list[Pa
     Write the run's model folder, `output_dir/model`, and return it with the checkpoints it averages.
 
     It is the average of the last `average_last` checkpoints of the run (`average_checkpoints`; with 1, a copy of the
-    last), written atomically by the first process. If the last checkpoint is not the final state (no checkpoint was
-    saved at the last step, e.g. `--save_strategy no`), the final weights are saved instead, unaveraged. All
-    processes must call this; they return once the folder is complete.
+    last), written atomically by the first process, with the model code and a first model card (the example writes
+    the full one once it has evaluated the folder: `write_final_model_card`). If the last checkpoint is not the final
+    state (no checkpoint was saved at the last step, e.g. `--save_strategy no`), the final weights are saved instead,
+    unaveraged. All processes must call this; they return once the folder is complete.
     """
     output_dir = Path(trainer.args.output_dir)
     final_dir = output_dir / MODEL_DIR
@@ -180,7 +215,8 @@ def save_final_model(trainer: Trainer, average_last: int) -> tuple[Path, list[Pa
                 len(checkpoints),
             )
         if trainer.is_world_process_zero():
-            average_checkpoints(used, final_dir)
+            card = {"model_id": str(final_dir), "title": output_dir.resolve().name}
+            average_checkpoints(used, final_dir, model_card=card)
         trainer.accelerator.wait_for_everyone()
         return final_dir, used
     if average_last > 1:
@@ -188,6 +224,79 @@ def save_final_model(trainer: Trainer, average_last: int) -> tuple[Path, list[Pa
     trainer.save_model(str(final_dir))  # every process takes part (FSDP and DeepSpeed gather the weights)
     trainer.accelerator.wait_for_everyone()
     return final_dir, []
+
+
+def run_callbacks(recipe_args: RecipeArguments) -> list[TrainerCallback]:
+    """The callbacks of every example's Trainer: minutes in the log history (`TrainingClock`, for the learning
+    curves), checkpoints without model code, and the time limit of `--max_train_minutes`, if given."""
+    callbacks = [TrainingClock(), CheckpointsWithoutModelCode()]
+    if recipe_args.max_train_minutes:
+        callbacks.append(TimeLimitCallback(recipe_args.max_train_minutes))
+    return callbacks
+
+
+class CheckpointsWithoutModelCode(TrainerCallback):
+    """Remove the model code (`*.py`) that `save_pretrained` copies into every Trainer checkpoint.
+
+    Checkpoints are for resuming and averaging, which load the model with the package; the model code is for sharing,
+    and the final model folder (`save_final_model`) gets it. A run that pushes to the Hub (`--push_to_hub`) keeps it in
+    its checkpoints: the pushes of checkpoints upload them (`HubTrainerMixin` copies their code)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if not args.should_save or args.push_to_hub:
+            return
+        checkpoint = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        for path in checkpoint.glob("*.py"):
+            path.unlink()
+
+
+def save_learning_curves_of(trainer: Trainer, model_dir: Path, title: str) -> list[Path]:
+    """Save the learning curves of `trainer`'s run (`learning_curves`) into the final model folder, on the first
+    process; return the files written."""
+    if not trainer.is_world_process_zero():
+        return []
+    return save_learning_curves(trainer.state.log_history, model_dir, title=title)
+
+
+def write_final_model_card(
+    model_dir: Path, auto_class, training_args: TrainingArguments, title: str | None = None, **fields
+) -> Path | None:
+    r"""
+    Write the model card of the run's final model folder (on the first process): titled `title` or with the run's name
+    (`output_dir`'s), loading the folder by its path, describing the model saved there (its decoding settings are those
+    of its generation_config.json), with `fields` (`vanilla_transformer.hub.CARD_FIELDS`: `description`,
+    `training_data`, `datasets`, `metrics`, `training`, ...) for what the example knows. Replaces the card the folder
+    was saved with.
+    """
+    if training_args.process_index != 0:
+        return None
+    model = auto_class.from_pretrained(model_dir)
+    model_id = str(Path(training_args.output_dir) / MODEL_DIR)
+    title = title or Path(training_args.output_dir).resolve().name
+    return write_model_card(model_dir, model, model_id=model_id, title=title, **fields)
+
+
+def training_summary(script: str, preset: str | None, trainer: Trainer, averaged: list[Path], model_dir: Path) -> str:
+    """The "Training" section of a final model's card: the command and its preset, the steps, batch, minutes and
+    recipe of `trainer`'s run, the averaged checkpoints and the learning curves (when their PNG was saved)."""
+    args, state = trainer.args, trainer.state
+    minutes = max((entry.get(MINUTES) or 0.0 for entry in state.log_history), default=0.0)
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+    preset_text = f" (preset `{preset}`)" if preset else ""
+    lines = [
+        f"Trained by `python examples/{script}`{preset_text} with `Trainer`: {state.global_step:,} steps of {batch} "
+        f"examples ({state.epoch or 0:.1f} epochs) in {minutes:.1f} minutes of training; Adam "
+        f"({args.adam_beta1}, {args.adam_beta2}, {args.adam_epsilon:g}), peak learning rate {args.learning_rate:.3g} "
+        f"with the `{schedule}` schedule after {args.warmup_steps} warmup steps, label smoothing "
+        f"{args.label_smoothing_factor}."
+    ]
+    if len(averaged) > 1:
+        names = ", ".join(f"`{path.name}`" for path in averaged)
+        lines.append(f"The weights are the average of the last {len(averaged)} checkpoints ({names}).")
+    if (model_dir / CURVES_PNG).is_file():
+        lines.append(f"![Learning curves]({CURVES_PNG})")
+    return "\n\n".join(lines)
 
 
 class TimeLimitCallback(TrainerCallback):
@@ -233,10 +342,16 @@ __all__ = [
     "LATEST",
     "MODEL_DIR",
     "TOKENIZER_DIR",
+    "CheckpointsWithoutModelCode",
     "TimeLimitCallback",
     "build_model",
+    "latest_complete_checkpoint",
     "load_or_train_tokenizer",
+    "run_callbacks",
     "save_final_model",
+    "save_learning_curves_of",
     "setup_logging",
     "start_run",
+    "training_summary",
+    "write_final_model_card",
 ]

@@ -21,8 +21,11 @@ held out. Texts are tokenized, concatenated and cut into blocks of `--block_size
 Presets choose the defaults of the model size and the schedule (`--preset`, see PRESETS): `demo` without data
 options, `base` (the paper's base model as a decoder) with them, and `shakespeare_char`, nanoGPT's character-level
 CPU setting (see benchmarks/shakespeare_char.py). Every `TrainingArguments` option works (`--output_dir`,
-`--max_steps`, `--resume_from_checkpoint latest`, ...), with the paper's recipe as the default (Adam 0.9/0.98/1e-9,
-the inverse-square-root schedule) but without label smoothing: the loss here is the measurement (perplexity).
+`--max_steps`, `--resume_from_checkpoint latest`, `--report_to tensorboard`, ...), with the paper's recipe as the
+default (Adam 0.9/0.98/1e-9, the inverse-square-root schedule) but without label smoothing. With
+`--label_smoothing_factor`, training minimises the smoothed loss, but the validation loss and perplexity reported are
+still the next-token negative log-likelihood, unsmoothed. The model folder gets a model card (data, preset, perplexity,
+sampling settings, how to use it) and its learning curves (`learning_curves.json`, and a PNG with matplotlib).
 """
 
 from __future__ import annotations
@@ -57,12 +60,15 @@ from vanilla_transformer.examples.arguments import (
     set_learning_rate,
 )
 from vanilla_transformer.examples.common import (
-    TimeLimitCallback,
     build_model,
     load_or_train_tokenizer,
+    run_callbacks,
     save_final_model,
+    save_learning_curves_of,
     setup_logging,
     start_run,
+    training_summary,
+    write_final_model_card,
 )
 from vanilla_transformer.examples.data import load_dataset_splits
 from vanilla_transformer.examples.metrics import load_metric
@@ -231,6 +237,7 @@ def parse_args(argv=None):
         defaults={"output_dir": DEFAULT_OUTPUT_DIR, "label_smoothing_factor": 0.0},
         presets=PRESETS,
         preset=demo_unless_data,
+        description=__doc__,
     )
 
 
@@ -283,8 +290,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if evaluating:
         trainer.add_callback(LeaveLastEvaluationToTheFinalOne())
-    if recipe_args.max_train_minutes:
-        trainer.add_callback(TimeLimitCallback(recipe_args.max_train_minutes))
+    for callback in run_callbacks(recipe_args):
+        trainer.add_callback(callback)
 
     train_result = trainer.train(resume_from_checkpoint=resume)
     times["trained"] = time.time()
@@ -293,6 +300,8 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_state()
 
     model_dir, averaged = save_final_model(trainer, recipe_args.average_checkpoints)
+    save_learning_curves_of(trainer, model_dir, title=Path(training_args.output_dir).name)
+    training_trainer = trainer
     results = {
         "model_dir": str(model_dir.resolve()),
         "averaged_checkpoints": [p.name for p in averaged],
@@ -319,6 +328,20 @@ def main(argv: list[str] | None = None) -> dict:
         results["samples"] = sample_texts(
             trainer.accelerator.unwrap_model(trainer.model), tokenizer, args, seed=training_args.seed
         )
+    metrics = {"validation loss (next-token NLL)": results["eval_loss"], "perplexity": results["perplexity"]}
+    if "eval_accuracy" in results:
+        metrics["next-token accuracy"] = results["eval_accuracy"]
+    write_final_model_card(
+        model_dir,
+        AutoModelForCausalLM,
+        training_args,
+        description="Continues text: a decoder-only Transformer trained by the language-modelling example of the "
+        "`vanilla-transformer` package.",
+        datasets=[data_args.dataset_name] if data_args.dataset_name else None,
+        training_data=describe_data(data_args, args, raw, blocks),
+        training=training_summary("language_modeling.py", args.preset, training_trainer, averaged, model_dir),
+        metrics=metrics if evaluating else None,
+    )
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if training_args.process_index == 0:
         report(results, training_args)
@@ -366,6 +389,25 @@ def load_text_data(data_args: DataArguments, args: LanguageModelingArguments) ->
     if data_args.max_eval_samples is not None:
         raw["validation"] = raw["validation"].select(range(min(data_args.max_eval_samples, len(raw["validation"]))))
     return raw
+
+
+def describe_data(data_args: DataArguments, args: LanguageModelingArguments, raw, blocks) -> str:
+    """The training data, in a sentence of the model card."""
+    if data_args.dataset_name:
+        config = f" ({data_args.dataset_config_name})" if data_args.dataset_config_name else ""
+        where = f"The `{data_args.dataset_name}`{config} dataset of the Hugging Face Hub"
+    elif data_args.train_file:
+        where = "The files " + ", ".join(f"`{Path(path).name}`" for path in data_args.train_file)
+    else:
+        where = (
+            "The English side of the example's built-in synthetic corpus (`examples/synthetic_data.py`, seed "
+            f"{args.synthetic_seed})"
+        )
+    validation = f", {len(blocks['validation']):,} validation blocks" if "validation" in blocks else ""
+    return (
+        f"{where}: {len(raw['train']):,} training texts, concatenated and cut into {len(blocks['train']):,} blocks of "
+        f"{args.block_size} tokens{validation}."
+    )
 
 
 def text_column(dataset: datasets.Dataset, column: str, split: str) -> datasets.Dataset:
@@ -481,10 +523,24 @@ class LeaveLastEvaluationToTheFinalOne(TrainerCallback):
             control.should_evaluate = False
 
 
+class LanguageModelTrainer(InOrderTrainer):
+    """`InOrderTrainer` whose evaluation loss is the next-token negative log-likelihood, unsmoothed: with
+    `--label_smoothing_factor` the library's evaluation loss is the smoothed training objective, whose exponential is
+    no perplexity. Training still minimises the smoothed loss."""
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        smoother, self.label_smoother = self.label_smoother, None  # the model's own loss: the mean next-token NLL
+        try:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        finally:
+            self.label_smoother = smoother
+
+
 def language_model_trainer(model, training_args, tokenizer, metric=None, **datasets_) -> Trainer:
     """A `Trainer` for causal language modelling: blocks padded by `DataCollatorForLanguageModeling` (labels are the
-    inputs, the model shifts them), next-token accuracy with `metric` at each evaluation if given."""
-    return InOrderTrainer(
+    inputs, the model shifts them), next-token accuracy with `metric` at each evaluation if given, and a validation
+    loss that is the unsmoothed next-token NLL (`LanguageModelTrainer`)."""
+    return LanguageModelTrainer(
         model=model,
         args=training_args,
         processing_class=tokenizer,

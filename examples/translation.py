@@ -17,7 +17,9 @@ given (1200 steps: `--max_steps -1` trains by epochs instead), `base` (the paper
 `multi30k` are there too. Every `Seq2SeqTrainingArguments`
 option works (`--output_dir`, `--num_train_epochs`, `--per_device_train_batch_size`, `--resume_from_checkpoint latest`,
 ...), with the paper's recipe as the default (Adam 0.9/0.98/1e-9, the inverse-square-root schedule, label smoothing
-0.1, beam 4 with length penalty 0.6).
+0.1, beam 4 with length penalty 0.6; translations up to the paper's input length + 50 tokens). The model folder gets a
+model card (data, preset, BLEU, decoding settings, how to use it) and its learning curves (`learning_curves.json`, and
+`learning_curves.png` with matplotlib); `--report_to tensorboard` logs to TensorBoard as well.
 
 Score a saved model on any parallel test set, with the same beam search and BLEU:
 
@@ -49,12 +51,15 @@ from vanilla_transformer.examples.arguments import (
     set_learning_rate,
 )
 from vanilla_transformer.examples.common import (
-    TimeLimitCallback,
     build_model,
     load_or_train_tokenizer,
+    run_callbacks,
     save_final_model,
+    save_learning_curves_of,
     setup_logging,
     start_run,
+    training_summary,
+    write_final_model_card,
 )
 from vanilla_transformer.examples.data import file_format, load_dataset_splits
 from vanilla_transformer.examples.metrics import load_metric
@@ -226,6 +231,7 @@ def parse_args(argv=None):
         defaults={"output_dir": DEFAULT_OUTPUT_DIR},
         presets=PRESETS,
         preset=default_preset,
+        description=__doc__,
     )
 
 
@@ -291,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
         compute_metrics=bleu_metrics(tokenizer, list(validation[tgt]), metric, args.bleu_tokenize)
         if evaluating and args.bleu_during_training
         else None,
-        callbacks=[TimeLimitCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None,
+        callbacks=run_callbacks(recipe_args),
     )
     if training_args.eval_strategy != "no" and not evaluating:
         raise ValueError(f"--eval_strategy {training_args.eval_strategy} needs a validation split.")
@@ -302,6 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.save_state()
 
     model_dir, averaged = save_final_model(trainer, recipe_args.average_checkpoints)
+    save_learning_curves_of(trainer, model_dir, title=f"{Path(training_args.output_dir).name}: {src} -> {tgt}")
     runtime = train_result.metrics.get("train_runtime")
     results = {
         "model_dir": str(model_dir.resolve()),
@@ -325,6 +332,21 @@ def main(argv: list[str] | None = None) -> dict:
         results.update(
             evaluate_model(model_dir, list(validation[src]), list(validation[tgt]), args, training_args, metric)
         )
+    write_final_model_card(
+        model_dir,
+        AutoModelForSeq2SeqLM,
+        training_args,
+        description=f"Translates `{src}` into `{tgt}`: a Transformer trained by the translation example of the "
+        "`vanilla-transformer` package.",
+        datasets=[data_args.dataset_name] if data_args.dataset_name else None,
+        training_data=describe_data(data_args, args, len(raw["train"])),
+        training=training_summary("translation.py", args.preset, trainer, averaged, model_dir),
+        metrics={
+            f"BLEU, validation ({len(validation)} sentences, sacreBLEU tokenize={args.bleu_tokenize})": results["bleu"]
+        }
+        if "bleu" in results
+        else None,
+    )
     results["wall_time_s"] = round(time.perf_counter() - start, 1)
     if training_args.process_index == 0:
         if (
@@ -389,6 +411,21 @@ def load_translation_data(data_args: DataArguments, args: TranslationArguments) 
     return raw
 
 
+def describe_data(data_args: DataArguments, args: TranslationArguments, train_pairs: int) -> str:
+    """The training data, in a sentence of the model card."""
+    if data_args.dataset_name:
+        config = f" ({data_args.dataset_config_name})" if data_args.dataset_config_name else ""
+        where = f"The `{data_args.dataset_name}`{config} dataset of the Hugging Face Hub"
+    elif data_args.train_file:
+        where = "The files " + ", ".join(f"`{Path(path).name}`" for path in data_args.train_file)
+    else:
+        where = (
+            f"The example's built-in synthetic corpus (`examples/synthetic_data.py`, seed {args.synthetic_seed}): "
+            "English sentences and their translations into a made-up language with its own words and word order"
+        )
+    return f"{where}: {train_pairs:,} training pairs, `{args.source_lang}` -> `{args.target_lang}`."
+
+
 def flatten_translation(dataset: datasets.Dataset, args: TranslationArguments) -> datasets.Dataset:
     """Bring a split to two plain columns `source_lang` and `target_lang`: datasets in the WMT layout hold a column
     `translation` of `{language: text}` dicts; others already have a column per language."""
@@ -448,17 +485,21 @@ def tokenize_splits(raw: datasets.DatasetDict, tokenizer, args: TranslationArgum
 
 def set_generation_defaults(model, args: TranslationArguments, training_args) -> None:
     """The decoding the saved model will use: the model's beam 4 and length penalty 0.6 (the paper's) or the options
-    given, and translations up to as long as the longest training targets (`max_length` = `--max_target_length` + 1
-    for the start token, or `--generation_max_length`) rather than the library's default of 20 tokens."""
+    given, and a limit on the new tokens, not on the total length: as long as the longest training targets
+    (`--max_target_length`), or `--generation_max_length` less the decoder's start token. No `max_length` is kept: with
+    it, `generate(max_new_tokens=...)` warns of two limits, and without any limit the library stops at 20 tokens."""
     config = model.generation_config
     if args.length_penalty is not None:
         config.length_penalty = args.length_penalty
     if training_args.generation_num_beams is not None:
         config.num_beams = training_args.generation_num_beams
     if training_args.generation_max_length is not None:
-        config.max_length = training_args.generation_max_length
-    elif config.max_length is None and config.max_new_tokens is None:
-        config.max_length = args.max_target_length + 1
+        config.max_new_tokens = max(1, training_args.generation_max_length - 1)
+        # Seq2SeqTrainer would also pass it to generate() as max_length: the two limits the config avoids.
+        training_args.generation_max_length = None
+    elif config.max_new_tokens is None:
+        config.max_new_tokens = args.max_target_length
+    config.max_length = None
 
 
 def bleu_metrics(tokenizer, references: list[str], metric, tokenize: str):
@@ -484,9 +525,10 @@ def decode(tokenizer, token_ids) -> list[str]:
 
 def translate(trainer: Seq2SeqTrainer, sources, *, max_source_length: int = 256, **generate_kwargs) -> list[str]:
     r"""
-    Translate `sources` with `trainer.model` (beam search as its generation config says, or `generate_kwargs`), in
-    batches of `per_device_eval_batch_size`, sorted by length so that beams of similar lengths share a batch, on every
-    process of an `accelerate launch`. Returns the translations in the order of `sources`.
+    Translate `sources` with `trainer.model` (beam search as its generation config says, or `generate_kwargs`; at most
+    the paper's input length + 50 new tokens, within the model's own limit), in batches of `per_device_eval_batch_size`,
+    sorted by length so that beams of similar lengths share a batch, on every process of an `accelerate launch`.
+    Returns the translations in the order of `sources`.
     """
     tokenizer = trainer.processing_class
     sources = list(sources)
@@ -494,13 +536,11 @@ def translate(trainer: Seq2SeqTrainer, sources, *, max_source_length: int = 256,
         return []
     encoded = tokenizer(sources, max_length=max_source_length, truncation=True)
     config = trainer.model.generation_config
-    if (
-        config.max_length is None
-        and config.max_new_tokens is None
-        and not {"max_length", "max_new_tokens"} & set(generate_kwargs)
-    ):
-        # A model saved without a length limit would stop at the library's 20 tokens: allow twice the source.
-        generate_kwargs["max_length"] = 2 * max(len(ids) for ids in encoded["input_ids"]) + 10
+    if config.max_length is None and not {"max_length", "max_new_tokens"} & set(generate_kwargs):
+        # The paper's limit, input length + 50 (of the longest source), within the model's own: without any, the
+        # library would stop at 20 tokens.
+        paper_limit = max(len(ids) for ids in encoded["input_ids"]) + 50
+        generate_kwargs["max_new_tokens"] = min(paper_limit, config.max_new_tokens or paper_limit)
     order = sorted(range(len(sources)), key=lambda i: len(encoded["input_ids"][i]), reverse=True)
     dataset = datasets.Dataset.from_dict(
         {

@@ -12,6 +12,7 @@ ours. Any other README.md is the user's: it is kept as it is, with a warning, un
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -39,9 +40,11 @@ _CARRIED_METADATA = ("datasets", "language", "license", "base_model", "metrics",
 
 CARD_FIELDS = {
     "model_id": "Hub repository id (or folder) in the loading snippets and the title; default: the folder's name",
+    "title": "the card's heading; default: the last part of model_id",
     "description": "a paragraph on what the model is for",
     "datasets": "Hub dataset ids or names of the training data",
     "training_data": "free text on the training data",
+    "training": "free text (markdown) on how the model was trained: recipe, steps, checkpoints averaged, curves",
     "metrics": "{metric name: value} of the evaluation",
     "language": "language code(s)",
     "license": "license id, e.g. apache-2.0",
@@ -89,16 +92,22 @@ def write_model_card(save_directory, model, **fields) -> Path | None:
         return None
     fields.setdefault("model_id", Path(save_directory).resolve().name)
     record, metadata = _carried_over(existing, origin)
-    path.write_text(build_model_card(model, record=record, carried_metadata=metadata, **fields), encoding="utf-8")
+    text = build_model_card(model, record=record, carried_metadata=metadata, **fields)
+    # Beside it, then renamed into place: a crash leaves the old card or the new one, never half of one.
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
     return path
 
 
 def build_model_card(
     model,
     model_id: str,
+    title: str | None = None,
     description: str | None = None,
     datasets: list[str] | str | None = None,
     training_data: str | None = None,
+    training: str | None = None,
     metrics: dict[str, float] | None = None,
     language: list[str] | str | None = None,
     license: str | None = None,
@@ -132,7 +141,7 @@ def build_model_card(
             metadata[key] = carried[key]
     card_data = ModelCardData(**{key: value for key, value in metadata.items() if value is not None})
 
-    title = model_id.rstrip("/").split("/")[-1] or model_id
+    title = title or model_id.rstrip("/").split("/")[-1] or model_id
     sections = [
         f"---\n{card_data.to_yaml()}\n---\n",
         GENERATED_MARKER,
@@ -141,6 +150,8 @@ def build_model_card(
         "## Architecture\n\n" + _architecture_table(model),
         "## Training data\n\n" + _training_data(datasets, training_data, record),
     ]
+    if training:
+        sections.append("## Training\n\n" + training.strip())
     if metrics:
         rows = "\n".join(f"| {name} | {_format_value(value)} |" for name, value in metrics.items())
         sections.append(f"## Evaluation\n\n| metric | value |\n|---|---|\n{rows}")
@@ -159,9 +170,9 @@ _USAGE = {
         "translation",
         "Translate this sentence.",
         [
-            "# beam search with the paper's settings (beam 4, length penalty 0.6), saved in generation_config.json",
-            "outputs = model.generate(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, "
-            "max_new_tokens=64)",
+            "# {decoding}, as saved in generation_config.json; at most the paper's input length + 50 new tokens",
+            "outputs = model.generate(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask,",
+            "                         max_new_tokens=inputs.input_ids.shape[1] + 50)",
             "print(tokenizer.batch_decode(outputs, skip_special_tokens=True))",
         ],
     ),
@@ -170,6 +181,7 @@ _USAGE = {
         "text-generation",
         "Once upon a time",
         [
+            "# {decoding}, as saved in generation_config.json",
             "outputs = model.generate(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, "
             "max_new_tokens=40)",
             "print(tokenizer.batch_decode(outputs, skip_special_tokens=True))",
@@ -243,9 +255,27 @@ def _usage(model) -> dict:
                 "auto_class": auto_class,
                 "pipeline_tag": pipeline_tag,
                 "text": text,
-                "lines": lines,
+                "lines": [line.replace("{decoding}", _decoding(model)) for line in lines],
             }
     raise ValueError(f"{type(model).__name__} is not a vanilla_transformer model class nor derived from one.")
+
+
+def _decoding(model) -> str:
+    """How `generate()` decodes by default, from the model's generation config (what generation_config.json saves)."""
+    config = getattr(model, "generation_config", None)
+    if config is None:
+        return "greedy search"
+    if config.do_sample:
+        details = [
+            f"top-k {config.top_k}" if config.top_k else None,
+            f"top-p {config.top_p}" if config.top_p else None,
+        ]
+        details.append(f"temperature {config.temperature}" if config.temperature is not None else None)
+        return "sampling (" + ", ".join(detail for detail in details if detail) + ")"
+    if (config.num_beams or 1) > 1:
+        penalty = f", length penalty {config.length_penalty}" if config.length_penalty is not None else ""
+        return f"beam search (beam {config.num_beams}{penalty})"
+    return "greedy search"
 
 
 def _variant(config) -> tuple[str, str]:

@@ -227,3 +227,21 @@ def test_tsv_without_header_as_sst2_and_labels_of_every_kind(tmp_path):
     assert names == ["0", "1", "2"] and list(encoded) == ["train"]
     with pytest.raises(ValueError, match="--column_names"):
         cls.load_classification_data(data_args, SimpleNamespace(**{**vars(args), "label_column": "missing"}))
+
+
+def test_the_final_cards_describe_the_classifier_and_the_pretrained_encoder(run):
+    card = (run.output_dir / "model" / "README.md").read_text()
+    for expected in (
+        f"# {run.output_dir.name}\n",
+        f'AutoModelForSequenceClassification.from_pretrained("{run.output_dir / "model"}")',
+        "`negative`, `positive`",
+        "built-in film reviews",
+        "600 training examples, 300 validation examples",
+        f"| accuracy, validation (300 examples) | {run.results['eval_accuracy']:.4g} |",
+        "| labels | 0: negative, 1: positive |",
+    ):
+        assert expected in card, expected
+    encoder_card = (run.output_dir / "mlm" / "model" / "README.md").read_text()
+    assert f"# {run.output_dir.name}-mlm\n" in encoder_card and "masked LM" in encoder_card
+    assert f'AutoModelForMaskedLM.from_pretrained("{run.output_dir / "mlm" / "model"}")' in encoder_card
+    assert f"{MLM_STEPS} steps" in encoder_card

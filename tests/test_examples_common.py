@@ -5,12 +5,20 @@ files and the Hub, and metrics that give the same figures with and without the H
 import json
 import logging
 import os
+import subprocess
+import sys
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import datasets
 import evaluate
 import pytest
 import sacrebleu
+from huggingface_hub import HfApi
+from huggingface_hub.hf_api import RepoUrl
+from huggingface_hub.utils import filter_repo_objects
+from transformers import TrainerState
 
 import vanilla_transformer as vt
 from vanilla_transformer.examples import metrics
@@ -22,9 +30,11 @@ from vanilla_transformer.examples.arguments import (
     parse_config_overrides,
     set_learning_rate,
 )
-from vanilla_transformer.examples.common import TimeLimitCallback
+from vanilla_transformer.examples.common import CheckpointsWithoutModelCode, TimeLimitCallback
 from vanilla_transformer.examples.data import load_dataset_splits, load_local_dataset
-from vanilla_transformer.training import find_checkpoints
+from vanilla_transformer.examples.learning_curves import TrainingClock, save_learning_curves
+from vanilla_transformer.hub import HubTrainerMixin
+from vanilla_transformer.training import InOrderSeq2SeqTrainer, find_checkpoints
 
 from training_helpers import run_trainer, tiny_model, tiny_translation_data
 
@@ -248,3 +258,84 @@ def test_fsdp_config_wraps_the_models_no_split_modules():
         )
     with open(os.path.join(root, "examples", "accelerate_configs", "ds_zero2.json")) as file:
         assert json.load(file)["zero_optimization"]["stage"] == 2
+
+
+# --- what the examples' runs leave behind (common.py, learning_curves.py) ----------------------------------------------
+
+
+class PushingTrainer(HubTrainerMixin, InOrderSeq2SeqTrainer):
+    pass
+
+
+@pytest.fixture
+def fake_uploads(monkeypatch):
+    """The files of every folder the Trainer uploads (the Hub cannot be reached here)."""
+    uploads = []
+
+    def upload_folder(api, *, folder_path, ignore_patterns=None, run_as_future=False, **kwargs):
+        paths = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file()]
+        uploads.append(set(filter_repo_objects(paths, ignore_patterns=ignore_patterns)))
+        future = Future()
+        future.set_result(None)
+        return future if run_as_future else None
+
+    monkeypatch.setattr(HfApi, "create_repo", lambda api, repo_id, **kwargs: RepoUrl(f"https://hf.co/{repo_id}"))
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    return uploads
+
+
+@pytest.mark.parametrize("push", [False, True])
+def test_checkpoints_carry_model_code_only_when_pushed(tmp_path, push, fake_uploads):
+    """The examples' checkpoints carry no model code; when the run pushes its checkpoints to the Hub, they keep it,
+    and so do the pushes (`HubTrainerMixin` copies it from the checkpoint)."""
+    tokenizer, features = tiny_translation_data()
+    hub = dict(push_to_hub=True, hub_model_id="someone/run", hub_strategy="every_save") if push else {}
+    run_trainer(
+        tmp_path,
+        tokenizer,
+        features,
+        steps=2,
+        save_strategy="steps",
+        save_steps=1,
+        trainer_class=PushingTrainer,
+        callbacks=[CheckpointsWithoutModelCode()],
+        **hub,
+    )
+    code = {path.name for path in (Path(vt.__file__).parent / "modeling").glob("*.py")} - {"__init__.py"}
+    for checkpoint in find_checkpoints(tmp_path):
+        assert ({path.name for path in checkpoint.glob("*.py")} == code) == push, checkpoint
+    pushed = [files for files in fake_uploads if "config.json" in files]
+    assert len(pushed) == (2 if push else 0) and all(code <= files for files in pushed)
+
+
+def test_learning_curves_without_matplotlib_are_json_and_a_log_line(tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed: importing it fails
+    history = [{"loss": 2.0, "step": 1, "elapsed_minutes": 0.5}, {"eval_loss": 1.5, "eval_runtime": 3, "step": 1}]
+    with caplog.at_level(logging.INFO, logger="vanilla_transformer"):
+        written = save_learning_curves(history, tmp_path)
+    assert written == [tmp_path / "learning_curves.json"] and not (tmp_path / "learning_curves.png").exists()
+    assert json.loads(written[0].read_text()) == {
+        "loss": [{"step": 1, "elapsed_minutes": 0.5, "value": 2.0}],
+        "eval_loss": [{"step": 1, "elapsed_minutes": None, "value": 1.5}],
+    }
+    assert "matplotlib is not installed" in caplog.text and "vanilla-transformer[plots]" in caplog.text
+
+
+def test_the_training_clock_continues_the_minutes_of_a_resumed_run():
+    clock = TrainingClock()
+    state = TrainerState(log_history=[{"loss": 3.0, "step": 10, "elapsed_minutes": 7.5}])  # from the checkpoint
+    clock.on_train_begin(None, state, None)
+    state.log_history.append({"loss": 2.0, "step": 11})
+    clock.on_log(None, state, None, logs={"loss": 2.0})
+    assert 7.5 <= state.log_history[-1]["elapsed_minutes"] < 8.0
+
+
+def test_the_package_and_the_examples_import_no_plotting_library():
+    code = (
+        "import sys, vanilla_transformer, vanilla_transformer.examples.translation, "
+        "vanilla_transformer.examples.language_modeling, vanilla_transformer.examples.classification; "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('matplotlib', 'tensorboard')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

@@ -240,3 +240,57 @@ def test_each_text_is_tokenized_between_one_bos_and_one_eos(add_special_tokens, 
     wrap = ([tokenizer.bos_token_id], [tokenizer.eos_token_id]) if add_special_tokens else ([], [])
     expected = [wrap[0] + tokenizer(text, add_special_tokens=False)["input_ids"] + wrap[1] for text in texts]
     assert block == [token for ids in expected for token in ids]
+
+
+def test_the_final_card_describes_the_run_its_perplexity_and_sampling(run):
+    card = (run.output_dir / "model" / "README.md").read_text()
+    for expected in (
+        f"# {run.output_dir.name}\n",
+        f'AutoModelForCausalLM.from_pretrained("{run.output_dir / "model"}")',
+        "English side of the example's built-in synthetic corpus",
+        f"blocks of {BLOCK} tokens",
+        f"{STEPS} steps",
+        f"| perplexity | {run.results['perplexity']:.4g} |",
+        "sampling (top-k 200, temperature 0.8), as saved in generation_config.json",
+    ):
+        assert expected in card, expected
+
+
+@pytest.mark.slow
+def test_with_label_smoothing_the_reported_perplexity_is_the_unsmoothed_next_token_one(tmp_path):
+    """Training minimises the smoothed loss; the validation loss reported is the model's mean next-token NLL (the
+    Trainer's figure: per-batch token means, weighted by the rows of each batch), and perplexity its exponential."""
+    results = lm.main([*TINY, "--label_smoothing_factor", "0.1", "--output_dir", str(tmp_path)])
+    model = AutoModelForCausalLM.from_pretrained(results["model_dir"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(results["model_dir"])
+    blocks = validation_blocks(tokenizer)
+    losses = []
+    with torch.no_grad():
+        for start in range(0, len(blocks), 32):
+            rows = blocks[start : start + 32]["input_ids"]
+            batch = tokenizer.pad({"input_ids": rows}, return_tensors="pt")
+            labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+            losses += [model(**batch, labels=labels).loss.item()] * len(rows)
+    assert results["eval_loss"] == pytest.approx(sum(losses) / len(losses), abs=1e-5)
+    assert results["perplexity"] == pytest.approx(math.exp(sum(losses) / len(losses)), rel=1e-4)
+    assert results["samples"] and all(sample["text"].strip() for sample in results["samples"])
+
+
+def test_report_to_tensorboard_logs_the_run(tmp_path):
+    pytest.importorskip("tensorboard")  # the `plots` extra
+    lm.main(
+        [
+            *TINY,
+            "--max_steps",
+            "2",
+            "--eval_strategy",
+            "no",
+            "--eval_on_start",
+            "false",
+            "--report_to",
+            "tensorboard",
+            "--output_dir",
+            str(tmp_path),
+        ]
+    )
+    assert list((tmp_path / "runs").glob("*/events.out.tfevents.*"))

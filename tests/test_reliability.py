@@ -5,7 +5,9 @@ resizing, numerics), one test each.
 Every row was checked to fail with its protection removed (see the closing note of the reliability issue).
 """
 
+import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +17,9 @@ from safetensors.torch import load_file, save_file
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
 
 import vanilla_transformer as vt
+from vanilla_transformer.examples.common import start_run
+from vanilla_transformer.training import average_checkpoints, find_checkpoints
+from vanilla_transformer.training.checkpoints import main as average_command
 
 from helpers import model_inputs, padding_mask, random_ids, tiny_config, tiny_model
 
@@ -281,3 +286,155 @@ def test_autocast_stays_finite_with_a_fully_padded_row(model_class):
 
 
 # Runs interrupted or corrupted: resuming, averaging (RUN_CASES and the tests after them).
+
+
+# ---- training runs: resuming and checkpoint averaging ---------------------------------------------------------------
+
+
+def _checkpoints(tmp_path, steps=(1, 2)) -> list:
+    """A run directory with a complete Trainer checkpoint of a tiny causal LM at each step, each a different model."""
+    paths = []
+    for seed, step in enumerate(steps):
+        path = tmp_path / "run" / f"checkpoint-{step}"
+        tiny_model(vt.TransformerForCausalLM, seed=seed).save_pretrained(path)
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+        paths.append(path)
+    return paths
+
+
+def _truncated_checkpoint(tmp_path):
+    first, second = _checkpoints(tmp_path)
+    weights = second / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a save killed halfway
+    return average_checkpoints([first, second], tmp_path / "averaged")
+
+
+def _changed_checkpoint(tmp_path):
+    first, second = _checkpoints(tmp_path)
+    weights = load_file(second / "model.safetensors")
+    weights["model.layers.0.feed_forward.fc1.weight"][0, 0] += 1.0  # a valid file, one wrong number
+    save_file(weights, second / "model.safetensors", metadata={"format": "pt"})
+    return average_checkpoints([first, second], tmp_path / "averaged")
+
+
+def _nan_checkpoint(tmp_path):
+    first, second = _checkpoints(tmp_path)
+    weights = load_file(second / "model.safetensors")
+    weights["model.layers.0.feed_forward.fc1.weight"][0, 0] = float("nan")  # a diverged run
+    save_file(weights, second / "model.safetensors", metadata={"format": "pt"})
+    (second / "checksums.sha256").unlink()  # saved that way, not corrupted since
+    return average_checkpoints([first, second], tmp_path / "averaged")
+
+
+def _average_into_a_checkpoint(tmp_path):
+    first, second = _checkpoints(tmp_path)
+    return average_checkpoints([first, second], second)
+
+
+def _average_into_the_run_directory(tmp_path):
+    _checkpoints(tmp_path)
+    return average_checkpoints(tmp_path / "run", tmp_path / "run")
+
+
+def _start_run(tmp_path, resume_from_checkpoint):
+    args = TrainingArguments(
+        str(tmp_path / "run"), resume_from_checkpoint=str(resume_from_checkpoint), report_to=[], use_cpu=True
+    )
+    return start_run(args)
+
+
+def _resume_from_a_checkpoint_killed_before_its_trainer_state(tmp_path):
+    _, second = _checkpoints(tmp_path)
+    (second / "trainer_state.json").unlink()  # killed after the weights, before the trainer state
+    return _start_run(tmp_path, second)
+
+
+def _resume_the_latest_of_incomplete_checkpoints(tmp_path):
+    for path in _checkpoints(tmp_path):
+        (path / "trainer_state.json").write_text('{"global_st')  # killed while writing it
+    return _start_run(tmp_path, "latest")
+
+
+# Mistakes in training runs: resuming, and averaging checkpoints (its command: test below).
+RUN_CASES = {
+    "averaging a truncated checkpoint": Case(
+        _truncated_checkpoint, OSError, ("checkpoint-2", "model.safetensors", "truncated")
+    ),
+    "averaging weights changed since they were saved": Case(
+        _changed_checkpoint, OSError, ("checkpoint-2", "model.safetensors", "SHA-256")
+    ),
+    "averaging NaN weights": Case(
+        _nan_checkpoint,
+        ValueError,
+        ("model.layers.0.feed_forward.fc1.weight", "checkpoint-2", "model.safetensors", "NaN"),
+    ),
+    "averaging into one of the checkpoints": Case(
+        _average_into_a_checkpoint, ValueError, ("output_dir", "is the checkpoint", "checkpoint-2", "new folder")
+    ),
+    "averaging into the run directory": Case(
+        _average_into_the_run_directory, ValueError, ("output_dir", "holds the checkpoint", "new folder")
+    ),
+    "resuming from a checkpoint killed before its trainer state": Case(
+        _resume_from_a_checkpoint_killed_before_its_trainer_state,
+        ValueError,
+        ("checkpoint-2", "incomplete", "trainer_state.json", "--resume_from_checkpoint latest"),
+    ),
+    "resuming the latest checkpoint when none is complete": Case(
+        _resume_the_latest_of_incomplete_checkpoints,
+        ValueError,
+        ("no complete checkpoint", "checkpoint-1, checkpoint-2", "new run"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RUN_CASES))
+def test_a_mistake_in_a_training_run_raises_a_clear_error(case, tmp_path):
+    row = RUN_CASES[case]
+    with pytest.raises(row.error) as raised:
+        row.run(tmp_path)
+    for words in row.words:
+        assert words in str(raised.value), (words, str(raised.value))
+
+
+@pytest.mark.parametrize("case", [case for case in RUN_CASES if case.startswith("averaging")])
+def test_a_refused_average_leaves_every_folder_as_it_was(case, tmp_path):
+    earlier = tmp_path / "averaged"
+    earlier.mkdir()
+    (earlier / "model.safetensors").write_bytes(b"an earlier average")
+    with pytest.raises(RUN_CASES[case].error):
+        RUN_CASES[case].run(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["averaged", "run"]  # no half-written folder left beside them
+    assert os.listdir(earlier) == ["model.safetensors"]
+    assert (earlier / "model.safetensors").read_bytes() == b"an earlier average"
+    for checkpoint in find_checkpoints(tmp_path / "run"):  # each still a whole checkpoint, as the case left it
+        assert {"config.json", "model.safetensors", "trainer_state.json"} <= set(os.listdir(checkpoint))
+
+
+def test_the_average_command_fails_with_one_line_naming_the_file(tmp_path, capsys):
+    first, second = _checkpoints(tmp_path)
+    weights = second / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(SystemExit) as exited:
+        average_command([str(first), str(second), "-o", str(tmp_path / "averaged")])
+    assert exited.value.code != 0
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert str(weights) in err and "truncated" in err and "Traceback" not in err
+    assert not (tmp_path / "averaged").exists()
+
+
+def test_resuming_the_latest_skips_and_removes_incomplete_checkpoints(tmp_path, caplog):
+    first, second = _checkpoints(tmp_path)
+    (second / "trainer_state.json").unlink()  # killed while saving the second
+    with caplog.at_level(logging.WARNING, logger="vanilla_transformer"):
+        assert _start_run(tmp_path, "latest") == str(first)
+    assert "Removing" in caplog.text and "checkpoint-2" in caplog.text and "trainer_state.json" in caplog.text
+    assert find_checkpoints(tmp_path / "run") == [first]  # averaging and the next resume cannot pick it up
+
+
+def test_a_new_run_removes_the_earlier_checkpoints_incomplete_ones_too(tmp_path):
+    _, second = _checkpoints(tmp_path)
+    (second / "trainer_state.json").unlink()
+    args = TrainingArguments(str(tmp_path / "run"), report_to=[], use_cpu=True)
+    assert start_run(args) is None
+    assert find_checkpoints(tmp_path / "run") == []

@@ -2,23 +2,30 @@
 the Trainer arguments and the loss `Trainer` then minimises, checkpoint averaging, and evaluation in dataset order
 when training batches by length."""
 
+import json
+import logging
 import os
+from pathlib import Path
 
 import datasets
 import pytest
 import torch
-from safetensors.torch import load_file
+import transformers
+from safetensors.torch import load_file, save_file
 from transformers import (
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
     DataCollatorForSeq2Seq,
     DataCollatorWithPadding,
+    GenerationConfig,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     Trainer,
     TrainingArguments,
+    pipeline,
 )
 
+import vanilla_transformer as vt
 from vanilla_transformer.training import (
     InOrderSeq2SeqTrainer,
     InOrderTrainer,
@@ -248,6 +255,43 @@ def test_averaging_is_atomic(run_dir, tmp_path, tiny_data):
         average_checkpoints(run_dir, tmp_path / "x", last=0)
 
 
+def test_the_average_is_a_model_folder_with_the_model_code_and_a_card_of_its_own(run_dir, tmp_path):
+    """Checkpoints without model code (the examples' keep none) still average into a folder that carries it, whose
+    card is titled with its own name and describes the decoding its generation config saves."""
+    for checkpoint in find_checkpoints(run_dir):
+        for path in [*checkpoint.glob("*.py"), checkpoint / "README.md"]:
+            path.unlink()
+    config = GenerationConfig.from_pretrained(run_dir / "checkpoint-100")
+    config.num_beams = 5
+    config.save_pretrained(run_dir / "checkpoint-100")
+    output = average_checkpoints(run_dir, tmp_path / "averaged", last=2)
+
+    model_folder = Path(vt.__file__).parent / "modeling"
+    auto_map = json.loads((output / "config.json").read_text())["auto_map"]
+    for reference in auto_map.values():
+        module = reference.split(".")[0] + ".py"
+        assert (output / module).read_bytes() == (model_folder / module).read_bytes(), module
+    card = (output / "README.md").read_text()
+    assert "# averaged" in card and "checkpoint-" not in card
+    assert "beam search (beam 5, length penalty 0.6)" in card
+    assert AutoModelForSeq2SeqLM.from_pretrained(output).generation_config.num_beams == 5
+    # save_pretrained wrote the same tensors again
+    a = load_file(run_dir / "checkpoint-10" / "model.safetensors")
+    b = load_file(run_dir / "checkpoint-100" / "model.safetensors")
+    averaged = load_file(output / "model.safetensors")
+    assert all(torch.equal(averaged[name], ((a[name].double() + b[name].double()) / 2).float()) for name in a)
+
+
+def test_averaging_a_run_directory_skips_an_incomplete_checkpoint(run_dir, tmp_path, caplog):
+    (run_dir / "checkpoint-100" / "trainer_state.json").unlink()  # killed while saving it
+    with caplog.at_level(logging.WARNING, logger="vanilla_transformer"):
+        output = average_checkpoints(run_dir, tmp_path / "averaged", last=1)
+    assert "checkpoint-100" in caplog.text and "trainer_state.json" in caplog.text
+    expected = load_file(run_dir / "checkpoint-10" / "model.safetensors")
+    averaged = load_file(output / "model.safetensors")
+    assert all(torch.equal(averaged[name], expected[name]) for name in expected)
+
+
 def test_average_checkpoints_command(run_dir, tmp_path):
     from vanilla_transformer.training.checkpoints import main
 
@@ -290,3 +334,133 @@ def test_in_order_trainers_evaluate_in_dataset_order_when_training_groups_by_len
     assert orders(in_order_class) == [list(range(20))] * 2
     args.train_sampling_strategy = "random"  # any other strategy: the library reads them in order too
     assert orders(library_class) == orders(in_order_class) == [list(range(20))] * 2
+
+
+# --- corrections to the library's Trainer (training/trainer_fixes.py) ------------------------------------------------
+
+
+@pytest.fixture
+def transformers_warnings(caplog):
+    """The warnings the library logs (its loggers do not propagate to pytest's handler unless told to)."""
+    transformers.utils.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING, logger="transformers"):
+            yield caplog
+    finally:
+        transformers.utils.logging.disable_propagation()
+
+
+def resume(trainer_class, checkpoint, tokenizer, features):
+    """Resume the run of `checkpoint` for one more step with a trainer of `trainer_class`."""
+    model = tiny_model(tokenizer)
+    args = paper_training_arguments(
+        str(checkpoint.parent), d_model=16, warmup_steps=4, max_steps=3, save_strategy="no", report_to=[], use_cpu=True
+    )
+    collator = DataCollatorForSeq2Seq(tokenizer, model=model)
+    trainer = trainer_class(model=model, args=args, train_dataset=features, data_collator=collator)
+    trainer.train(resume_from_checkpoint=str(checkpoint))
+    return trainer
+
+
+@pytest.mark.parametrize(
+    "trainer_class, reports_tied_weights", [(Seq2SeqTrainer, True), (InOrderSeq2SeqTrainer, False)]
+)
+def test_resuming_reports_no_tied_weight_as_missing(
+    tmp_path, tiny_data, transformers_warnings, trainer_class, reports_tied_weights
+):
+    """The library's Trainer reports the tied weights (stored once) as missing on every resume; ours does not. (Once
+    the library stops, the first case fails, and `TiedWeightsResumeMixin` can go.)"""
+    tokenizer, features = tiny_data
+    run_trainer(tmp_path, tokenizer, features, steps=2, save_strategy="steps", save_steps=2)
+    resume(trainer_class, tmp_path / "checkpoint-2", tokenizer, features)
+    assert ("lm_head.weight" in transformers_warnings.text) == reports_tied_weights
+    assert ("missing keys" in transformers_warnings.text) == reports_tied_weights
+
+
+def test_resuming_still_reports_a_weight_the_checkpoint_lacks(tmp_path, tiny_data, transformers_warnings):
+    tokenizer, features = tiny_data
+    run_trainer(tmp_path, tokenizer, features, steps=2, save_strategy="steps", save_steps=2)
+    weights_file = tmp_path / "checkpoint-2" / "model.safetensors"
+    weights = load_file(weights_file)
+    missing = next(name for name in weights if name.endswith("fc1.weight"))
+    del weights[missing]
+    save_file(weights, weights_file, metadata={"format": "pt"})
+    resume(InOrderSeq2SeqTrainer, tmp_path / "checkpoint-2", tokenizer, features)
+    assert "missing keys" in transformers_warnings.text and missing in transformers_warnings.text
+    assert "lm_head.weight" not in transformers_warnings.text
+
+
+@pytest.mark.parametrize("trainer_class, fills_defaults", [(Seq2SeqTrainer, True), (InOrderSeq2SeqTrainer, False)])
+def test_evaluating_with_generate_leaves_the_generation_config_as_it_was(
+    tmp_path, tiny_data, trainer_class, fills_defaults
+):
+    """The library's `Seq2SeqTrainer.prediction_step` fills its global defaults (max_length 20, ...) into the model's
+    generation config, which the next save writes; ours leaves it as it was. (Once the library stops, the first case
+    fails, and `KeepGenerationConfigMixin` can go.)"""
+    tokenizer, features = tiny_data
+    model = tiny_model(tokenizer).eval()
+    model.generation_config.max_new_tokens = 5
+    before = model.generation_config.to_dict()
+    args = paper_training_arguments(
+        str(tmp_path), d_model=16, per_device_eval_batch_size=4, report_to=[], use_cpu=True
+    )
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
+        compute_metrics=lambda prediction: {"length": float(prediction.predictions.shape[1])},
+    )
+    trainer.evaluate(features.select(range(4)))
+    assert (model.generation_config.max_length == 20) == fills_defaults
+    assert (model.generation_config.to_dict() == before) != fills_defaults
+
+
+# --- the README's Trainer run ----------------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+# The README's sizes, and the tiny ones the test runs with.
+TINY_README_RUN = {
+    '{"train": 20_000, "validation": 500}': '{"train": 64, "validation": 8}',
+    "vocab_size=8000": "vocab_size=200",
+    "d_model=512, encoder_layers=6, decoder_layers=6": "d_model=16, num_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1",
+    "warmup_steps=4000": "warmup_steps=2",
+    "per_device_train_batch_size=64": "per_device_train_batch_size=8",
+    "max_steps=100_000": "max_steps=4",
+    "save_steps=1000": "save_steps=2",
+    "eval_steps=1000": "eval_steps=2",
+}
+
+
+def readme_block(marker: str) -> str:
+    """The fenced Python block of the README that starts with the comment `# README: <marker>`."""
+    blocks = [block.split("\n```", 1)[0] for block in README.read_text().split("```python\n")[1:]]
+    (block,) = [block for block in blocks if block.startswith(f"# README: {marker}")]
+    return block
+
+
+def test_the_readme_trainer_run_and_translate_function_run(tmp_path, monkeypatch):
+    code = readme_block("a whole run with Seq2SeqTrainer")
+    for readme_text, tiny_text in TINY_README_RUN.items():
+        assert code.count(readme_text) == 1, readme_text
+        code = code.replace(readme_text, tiny_text)
+    monkeypatch.chdir(tmp_path)  # the README's paths are relative: runs/mine
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["trainer"].state.global_step == 4
+    assert [p.name for p in find_checkpoints("runs/mine")] == ["checkpoint-2", "checkpoint-4"]
+    exec(compile(readme_block("translate"), "README.md", "exec"), namespace)
+    translations = namespace["translate"](["the dog sees a cat .", "anna will not sing ."])
+    assert len(translations) == 2 and all(isinstance(text, str) for text in translations)
+
+
+def test_feature_extraction_takes_the_encoder_of_an_encoder_decoder_as_the_readme_says(tiny_data):
+    tokenizer, _ = tiny_data
+    model = tiny_model(tokenizer).eval()
+    with pytest.raises(ValueError, match="decoder_input_ids"):  # the whole model needs decoder inputs
+        pipeline("feature-extraction", model=model, tokenizer=tokenizer)("the dog sees a cat .")
+    features = pipeline("feature-extraction", model=model.get_encoder(), tokenizer=tokenizer)("the dog sees a cat .")
+    inputs = tokenizer("the dog sees a cat .", return_tensors="pt")
+    with torch.no_grad():
+        expected = model.get_encoder()(**inputs).last_hidden_state
+    torch.testing.assert_close(torch.tensor(features), expected)

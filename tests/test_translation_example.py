@@ -5,12 +5,17 @@ The runs are tiny (a 1-layer model of width 32, a few steps): they check the mac
 which `make demo` shows (BLEU > 90 on the built-in held-out split).
 """
 
+import importlib
 import json
+import logging
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +23,7 @@ import numpy as np
 import pytest
 import sacrebleu
 import torch
+import transformers
 from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, GenerationConfig
 
@@ -206,13 +212,18 @@ def test_saved_models_decode_the_papers_way_and_as_long_as_the_training_targets(
     model_args, data_args, recipe_args, args, training_args = translation.parse_args(["--output_dir", "x"])
     translation.set_generation_defaults(model, args, training_args)
     config = model.generation_config
-    assert (config.num_beams, config.length_penalty, config.max_length) == (4, 0.6, 257)  # not the library's 20
+    # a limit on new tokens (not the library's 20), and no max_length to clash with a caller's max_new_tokens
+    assert (config.num_beams, config.length_penalty, config.max_new_tokens, config.max_length) == (4, 0.6, 256, None)
     *_, args, training_args = translation.parse_args(
         ["--output_dir", "x", "--generation_num_beams", "5", "--length_penalty", "1.0", "--max_target_length", "99"]
     )
-    model.generation_config.max_length = None
+    model.generation_config.max_new_tokens = None
     translation.set_generation_defaults(model, args, training_args)
-    assert (config.num_beams, config.length_penalty, config.max_length) == (5, 1.0, 100)
+    assert (config.num_beams, config.length_penalty, config.max_new_tokens, config.max_length) == (5, 1.0, 99, None)
+    # --generation_max_length counts the decoder's start token, as the library's max_length does
+    *_, args, training_args = translation.parse_args(["--output_dir", "x", "--generation_max_length", "30"])
+    translation.set_generation_defaults(model, args, training_args)
+    assert (config.max_new_tokens, config.max_length, training_args.generation_max_length) == (29, None, None)
 
 
 # --- the example end to end -------------------------------------------------------------------------------------------
@@ -257,7 +268,8 @@ def test_example_trains_averages_evaluates_and_saves_a_loadable_model(demo_run):
     assert isinstance(model, vt.TransformerForConditionalGeneration) and model.config.d_model == D_MODEL
     vt.check_tokenizer_matches(tokenizer, model)
     config = model.generation_config
-    assert (config.num_beams, config.length_penalty, config.early_stopping, config.max_length) == (4, 0.6, True, 24)
+    assert (config.num_beams, config.length_penalty, config.early_stopping) == (4, 0.6, True)
+    assert (config.max_new_tokens, config.max_length) == (23, None)  # --generation_max_length 24, less <s>
     generated = model.generate(**tokenizer(["the dog sees a cat ."], return_tensors="pt"))
     assert generated.shape[0] == 1
 
@@ -270,6 +282,117 @@ def test_example_trains_averages_evaluates_and_saves_a_loadable_model(demo_run):
     for path in results["test_files"].values():
         assert len(Path(path).read_text(encoding="utf-8").splitlines()) == synthetic_data.DEFAULT_SIZES["test"]
     assert (output_dir / "tokenizer" / "tokenizer.json").is_file()
+
+
+def test_checkpoints_carry_no_model_code_and_the_final_folder_carries_it(demo_run):
+    output_dir, results = demo_run
+    for checkpoint in output_dir.glob("checkpoint-*"):
+        assert not list(checkpoint.glob("*.py")), checkpoint
+    model_dir = Path(results["model_dir"])
+    for reference in json.loads((model_dir / "config.json").read_text())["auto_map"].values():
+        module = reference.split(".")[0] + ".py"  # the code trust_remote_code loads, as the package has it
+        assert (model_dir / module).read_bytes() == (REPO / "modeling" / module).read_bytes(), module
+
+
+def test_the_final_card_describes_the_final_folder(demo_run):
+    output_dir, results = demo_run
+    card = (Path(results["model_dir"]) / "README.md").read_text()
+    for expected in (
+        f"# {output_dir.name}\n",  # the run's name, not the last checkpoint's
+        f'AutoModelForSeq2SeqLM.from_pretrained("{output_dir / "model"}")',
+        "built-in synthetic corpus",  # the data ...
+        "256 training pairs, `en` -> `syn`",
+        "(preset `demo`)",  # ... how it was trained ...
+        "12 steps",
+        "the average of the last 2 checkpoints (`checkpoint-8`, `checkpoint-12`)",
+        "![Learning curves](learning_curves.png)",
+        f"| BLEU, validation (16 sentences, sacreBLEU tokenize=none) | {results['bleu']:.4g} |",  # ... its score ...
+        "beam search (beam 4, length penalty 0.6), as saved in generation_config.json",  # ... and how it decodes
+    ):
+        assert expected in card, expected
+    assert "checkpoint-12\n" not in card and "Not recorded" not in card
+
+
+@pytest.fixture
+def transformers_warnings(caplog):
+    """The warnings the library logs (its loggers do not propagate to pytest's handler unless told to)."""
+    transformers.utils.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING, logger="transformers"):
+            yield caplog
+    finally:
+        transformers.utils.logging.disable_propagation()
+
+
+def test_the_saved_model_translates_past_20_tokens_and_takes_max_new_tokens_without_a_warning(
+    demo_run, transformers_warnings
+):
+    """No max_length is saved: neither the library's 20 tokens cut the translations short (the run saved
+    --generation_max_length 24 as 23 new tokens), nor does max_new_tokens clash with a saved max_length."""
+    _, results = demo_run
+    model = AutoModelForSeq2SeqLM.from_pretrained(results["model_dir"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(results["model_dir"])
+    inputs = tokenizer(["the big dog does not see two cats in the park ."], return_tensors="pt")
+    never_ending = {"suppress_tokens": [tokenizer.eos_token_id]}  # an untrained model might stop early: never
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        default = model.generate(**inputs, **never_ending)
+        longer = model.generate(**inputs, max_new_tokens=40, **never_ending)
+    assert default.shape[1] == 1 + 23 and longer.shape[1] == 1 + 40  # the start token, then the new ones
+    assert [str(warning.message) for warning in caught] == []
+    assert transformers_warnings.records == []
+
+
+def test_the_learning_curves_are_the_log_history_beside_the_final_model(demo_run):
+    output_dir, results = demo_run
+    model_dir = Path(results["model_dir"])
+    history = _state(output_dir)["log_history"]
+    curves = json.loads((model_dir / "learning_curves.json").read_text())
+    assert set(curves) == {"loss", "eval_loss", "eval_bleu"}
+    for name, points in curves.items():
+        logged = [entry for entry in history if name in entry]
+        assert [(p["step"], p["elapsed_minutes"], p["value"]) for p in points] == [
+            (entry["step"], entry["elapsed_minutes"], entry[name]) for entry in logged
+        ]
+    minutes = [point["elapsed_minutes"] for point in curves["loss"]]
+    assert minutes == sorted(minutes) and minutes[0] > 0
+    png = (model_dir / "learning_curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    # two rows of two panels (losses; BLEU), against steps and against minutes
+    assert struct.unpack(">II", png[16:24]) == (1000, 700)
+
+
+@pytest.mark.parametrize(
+    "module, script, demo_width",
+    [
+        ("translation", "translation.py", 128),
+        ("language_modeling", "language_modeling.py", 128),
+        ("classification", "classification.py", 128),
+    ],
+)
+def test_help_shows_the_example_the_chosen_presets_defaults_and_every_preset(module, script, demo_width, capsys):
+    example = importlib.import_module(f"vanilla_transformer.examples.{module}")
+
+    def help_text(*argv):
+        with pytest.raises(SystemExit) as exited:
+            example.parse_args([*argv, "--help"])
+        assert exited.value.code == 0
+        return capsys.readouterr().out
+
+    def default_width(text):
+        return int(
+            re.search(r"--d_model D_MODEL, --d-model D_MODEL\s+Model width\.\s+\(default:\s+(\d+)\)", text).group(1)
+        )
+
+    text = help_text()
+    assert text.index(f"python examples/{script}") < text.index("\noptions:")  # the description and commands first
+    assert default_width(text) == demo_width  # the demo preset's, which this command line would use
+    assert default_width(help_text("--preset", "base")) == 512
+    epilog = text[text.index("presets (--preset NAME") :].replace("\n      ", " ")  # wrapped lines joined
+    for name, values in example.PRESETS.items():
+        (line,) = [line for line in epilog.splitlines() if line.startswith(f"  {name}: ")]
+        assert all(f" {option}=" in f" {line[len(name) + 4 :]}" for option in values), name
+        assert f"d_model={values['d_model']}" in line if "d_model" in values else "d_model=" not in line
 
 
 def test_evaluate_only_translates_writes_and_scores_a_test_set(demo_run, tmp_path, capsys):
@@ -388,6 +511,87 @@ def test_resuming_from_a_checkpoint_gives_the_same_model(tmp_path):
         assert torch.equal(a[name], b[name]), name
     assert _losses(resumed_dir) == _losses(tmp_path / "straight") and len(_losses(resumed_dir)) == 8
     assert straight["bleu"] == resumed["bleu"]
+
+
+# A child that runs the example with argv[3] threads (the parent's) and kills itself (SIGKILL: no clean-up runs) while
+# saving the checkpoint of step argv[1]: argv[2] "before" its trainer_state.json (the weights, optimizer and random
+# states are written: the Trainer writes the trainer state last), or "after" it (a complete checkpoint).
+KILL_WHILE_SAVING = """
+import os, signal, sys
+import torch
+from transformers.trainer_callback import TrainerState
+from vanilla_transformer.examples import translation
+
+step, when, threads = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+torch.set_num_threads(threads)  # the parent's: another summation order would change the last bits of the weights
+save_to_json = TrainerState.save_to_json
+
+
+def save_and_maybe_die(self, path):
+    dying = self.global_step == step and "checkpoint-" in path
+    if dying and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    save_to_json(self, path)
+    if dying and when == "after":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+TrainerState.save_to_json = save_and_maybe_die
+translation.main(sys.argv[4:])
+"""
+KILLED_RUN = [
+    *TINY,
+    "--dropout",
+    "0.1",
+    "--max_steps",
+    "6",
+    "--save_steps",
+    "2",
+    "--average_checkpoints",
+    "2",
+    "--max_eval_samples",
+    "2",
+    "--per_device_train_batch_size",
+    "8",
+]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("uninterrupted")
+    translation.main([*KILLED_RUN, "--output_dir", str(output_dir)])
+    return output_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_run_killed_while_saving_resumes_to_the_weights_of_an_uninterrupted_run(uninterrupted_run, tmp_path, when):
+    """SIGKILL while the checkpoint of step 4 is being saved (before its trainer state: an incomplete checkpoint; or
+    just after: a complete one), then `--resume_from_checkpoint latest`: it resumes from the newest complete checkpoint
+    and ends with the weights of the uninterrupted run, bit for bit."""
+    output_dir = tmp_path / "killed"
+    killed = subprocess.run(
+        [
+            *(sys.executable, "-c", KILL_WHILE_SAVING, "4", when, str(torch.get_num_threads())),
+            *(*KILLED_RUN, "--output_dir", str(output_dir)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert (output_dir / "checkpoint-4" / "model.safetensors").is_file()
+    assert (output_dir / "checkpoint-4" / "trainer_state.json").is_file() == (when == "after")
+    assert not (output_dir / "model").exists()
+
+    resumed = translation.main([*KILLED_RUN, "--output_dir", str(output_dir), "--resume_from_checkpoint", "latest"])
+    assert resumed["averaged_checkpoints"] == ["checkpoint-4", "checkpoint-6"]
+    for folder in ("checkpoint-4", "checkpoint-6", "model"):
+        expected = load_file(uninterrupted_run / folder / "model.safetensors")
+        weights = load_file(output_dir / folder / "model.safetensors")
+        assert weights.keys() == expected.keys()
+        assert all(torch.equal(weights[name], expected[name]) for name in expected), folder
+    assert _losses(output_dir) == _losses(uninterrupted_run)
 
 
 def _losses(run_dir):

@@ -31,7 +31,7 @@ def tiny_model(tokenizer, seed=0, **overrides):
     return vt.TransformerForConditionalGeneration(config)
 
 
-def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, **overrides):
+def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, trainer_class=Seq2SeqTrainer, **overrides):
     model = tiny_model(tokenizer)
     args = paper_training_arguments(
         str(output_dir),
@@ -52,7 +52,7 @@ def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, **overri
             **overrides,
         },
     )
-    trainer = Seq2SeqTrainer(
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=features,

@@ -14,6 +14,9 @@ come out wrong. These trainers read the evaluation and test sets in order, as th
 sampling strategy; training keeps its length-grouped batches.
 
     trainer = InOrderSeq2SeqTrainer(model=model, args=args, ...)   # a drop-in for Seq2SeqTrainer
+
+Both also carry the corrections of `trainer_fixes` (quiet resumes of models with tied weights; a generation config that
+evaluation leaves as it was).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 from torch.utils.data import SequentialSampler
 from transformers import Seq2SeqTrainer, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from .trainer_fixes import KeepGenerationConfigMixin, TiedWeightsResumeMixin
 
 
 class InOrderEvaluationMixin:
@@ -37,12 +42,13 @@ class InOrderEvaluationMixin:
         return sampler
 
 
-class InOrderTrainer(InOrderEvaluationMixin, Trainer):
-    """`Trainer` whose evaluation and predictions keep the order of the dataset."""
+class InOrderTrainer(InOrderEvaluationMixin, TiedWeightsResumeMixin, Trainer):
+    """`Trainer` whose evaluation and predictions keep the order of the dataset (and which resumes quietly)."""
 
 
-class InOrderSeq2SeqTrainer(InOrderEvaluationMixin, Seq2SeqTrainer):
-    """`Seq2SeqTrainer` whose evaluation and predictions keep the order of the dataset."""
+class InOrderSeq2SeqTrainer(InOrderEvaluationMixin, TiedWeightsResumeMixin, KeepGenerationConfigMixin, Seq2SeqTrainer):
+    """`Seq2SeqTrainer` whose evaluation and predictions keep the order of the dataset (and which resumes quietly and
+    leaves the model's generation config as it was)."""
 
 
 __all__ = ["InOrderEvaluationMixin", "InOrderSeq2SeqTrainer", "InOrderTrainer"]
