@@ -215,6 +215,34 @@ _USAGE = {
             "print([model.config.id2label[i] for i in logits.argmax(-1)[0].tolist()])",
         ],
     ),
+    "TransformerDecoderForSequenceClassification": (
+        "AutoModelForSequenceClassification",
+        "text-classification",
+        "What a wonderful day.",
+        [
+            "logits = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits",
+            "print(model.config.id2label[int(logits.argmax(-1)[0])])",
+        ],
+    ),
+    "TransformerEncoderDecoderForSequenceClassification": (
+        "AutoModelForSequenceClassification",
+        "text-classification",
+        "What a wonderful day.",
+        [
+            "logits = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask).logits",
+            "print(model.config.id2label[int(logits.argmax(-1)[0])])",
+        ],
+    ),
+    "TransformerForQuestionAnswering": (
+        "AutoModelForQuestionAnswering",
+        "question-answering",
+        "Where was Ada Lovelace born? Ada Lovelace was born in London.",
+        [
+            "out = model(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask)",
+            "start, end = int(out.start_logits.argmax(-1)[0]), int(out.end_logits.argmax(-1)[0])",
+            "print(tokenizer.decode(inputs.input_ids[0, start : end + 1]))",
+        ],
+    ),
     "TransformerModel": (
         "AutoModel",
         "feature-extraction",

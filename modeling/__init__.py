@@ -32,26 +32,39 @@ unchanged, beside a checkpoint's weights, where `trust_remote_code=True` loads t
 """
 
 from .configuration_transformer import TransformerConfig, TransformerDecoderConfig, TransformerEncoderConfig
-from .modeling_decoder import TransformerDecoderModel, TransformerForCausalLM
+from .modeling_decoder import (
+    TransformerDecoderForSequenceClassification,
+    TransformerDecoderModel,
+    TransformerForCausalLM,
+)
 from .modeling_encoder import (
     TransformerEncoderModel,
     TransformerForMaskedLM,
+    TransformerForQuestionAnswering,
     TransformerForSequenceClassification,
     TransformerForTokenClassification,
 )
-from .modeling_seq2seq import TransformerForConditionalGeneration, TransformerModel, shift_tokens_right
+from .modeling_seq2seq import (
+    TransformerEncoderDecoderForSequenceClassification,
+    TransformerForConditionalGeneration,
+    TransformerModel,
+    shift_tokens_right,
+)
 from .pretrained import TransformerPreTrainedModel
 
 
 __all__ = [
     "TransformerConfig",
     "TransformerDecoderConfig",
+    "TransformerDecoderForSequenceClassification",
     "TransformerDecoderModel",
     "TransformerEncoderConfig",
+    "TransformerEncoderDecoderForSequenceClassification",
     "TransformerEncoderModel",
     "TransformerForCausalLM",
     "TransformerForConditionalGeneration",
     "TransformerForMaskedLM",
+    "TransformerForQuestionAnswering",
     "TransformerForSequenceClassification",
     "TransformerForTokenClassification",
     "TransformerModel",

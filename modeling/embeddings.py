@@ -68,4 +68,6 @@ class TransformerEmbeddings(nn.Module):
         if attention_mask is not None and attention_mask.ndim == 2:
             positions = attention_mask.long().cumsum(-1) - 1
             return positions[:, -seq_length:].clamp(min=0)
-        return torch.arange(past_length, past_length + seq_length, device=device).unsqueeze(0)
+        # an offset arange rather than arange(past_length, ...): its size stays static when `torch.compile` traces a
+        # decoding step whose cache length is only known at run time
+        return (torch.arange(seq_length, device=device) + past_length).unsqueeze(0)

@@ -11,6 +11,8 @@ The gradients are those of the plain path: d loss / d logits = softmax - (1 - ep
 import torch
 from torch import nn
 
+from .validation import check_labels
+
 
 IGNORE_INDEX = -100
 
@@ -106,3 +108,22 @@ def skips_logits(skip_logits: bool | None, labels: torch.Tensor | None, model: n
 def shift_labels_left(labels: torch.Tensor) -> torch.Tensor:
     """A causal LM's targets: position i predicts token i + 1, and the last position predicts nothing."""
     return nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+
+
+def is_regression(config) -> bool:
+    """A sequence-classification head regresses when it has one label, or when `problem_type` says so."""
+    return config.problem_type == "regression" or (config.problem_type is None and config.num_labels == 1)
+
+
+def check_sequence_labels(config, labels: torch.Tensor | None) -> None:
+    """Class ids in [0, num_labels) unless the head regresses (real values) or labels are multi-label floats."""
+    if labels is not None and not is_regression(config):
+        check_labels(labels, config.num_labels)
+
+
+def sequence_classification_loss(model, logits: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tensor:
+    """The library's sequence-classification loss (cross-entropy, mean squared error or binary cross-entropy, by
+    `problem_type`), with regression targets of any numeric dtype taken as the real values they are."""
+    if is_regression(model.config):
+        labels = labels.to(logits.dtype)
+    return model.loss_function(labels=labels, pooled_logits=logits, config=model.config, **kwargs)

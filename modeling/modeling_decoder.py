@@ -5,7 +5,11 @@ from torch import nn
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 from transformers.generation import GenerationMixin
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
-from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions, CausalLMOutputWithPast
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPastAndCrossAttentions,
+    CausalLMOutputWithPast,
+    SequenceClassifierOutput,
+)
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.processing_utils import Unpack
@@ -17,7 +21,13 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from .attention import TransformerAttention
 from .configuration_transformer import TransformerDecoderConfig
 from .layers import TransformerDecoderLayer
-from .loss import linear_cross_entropy, shift_labels_left, skips_logits
+from .loss import (
+    check_sequence_labels,
+    linear_cross_entropy,
+    sequence_classification_loss,
+    shift_labels_left,
+    skips_logits,
+)
 from .pretrained import TransformerPreTrainedModel, TransformerStack
 from .validation import (
     check_cache,
@@ -176,6 +186,67 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
             cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+        )
+
+
+def last_token_states(
+    hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, input_ids: torch.Tensor | None, pad_token_id
+) -> torch.Tensor:
+    """The hidden state of each sequence's last real token, the only one a causal stack has let see the whole text:
+    the last 1 of a 2D `attention_mask` (padding on either side), else the last non-pad token, else the last."""
+    batch = torch.arange(hidden_states.shape[0], device=hidden_states.device)
+    if attention_mask is not None and attention_mask.ndim == 2:
+        real = attention_mask.bool()
+    elif input_ids is not None and pad_token_id is not None:
+        real = input_ids != pad_token_id
+    else:
+        return hidden_states[:, -1]
+    positions = torch.arange(real.shape[1], device=real.device)
+    last = torch.where(real, positions, -1).amax(-1).clamp(min=0)  # (batch,): a row of padding only takes position 0
+    return hidden_states[batch, last.to(hidden_states.device)]
+
+
+class TransformerDecoderForSequenceClassification(TransformerPreTrainedModel):
+    """Decoder-only model with a classification (or regression) head on each sequence's last real token, as GPT's."""
+
+    config: TransformerDecoderConfig
+
+    def __init__(self, config: TransformerDecoderConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = TransformerDecoderModel(config)
+        self.score = nn.Linear(config.d_model, config.num_labels, bias=False)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> SequenceClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class ids in `[0, num_labels)`; real-valued targets for regression (`num_labels == 1`); float 0/1 targets
+            of shape `(batch_size, num_labels)` for multi-label.
+        """
+        check_sequence_labels(self.config, labels)
+        outputs = self.model(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=False,
+            **kwargs,
+        )
+        pooled = last_token_states(outputs.last_hidden_state, attention_mask, input_ids, self.config.pad_token_id)
+        logits = self.score(pooled)
+        loss = None if labels is None else sequence_classification_loss(self, logits, labels, **kwargs)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
 
 

@@ -7,6 +7,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import (
     BaseModelOutput,
     MaskedLMOutput,
+    QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
@@ -18,7 +19,7 @@ from transformers.utils.output_capturing import capture_outputs
 from .attention import TransformerAttention
 from .configuration_transformer import TransformerEncoderConfig
 from .layers import TransformerEncoderLayer
-from .loss import linear_cross_entropy, skips_logits
+from .loss import check_sequence_labels, linear_cross_entropy, sequence_classification_loss, skips_logits
 from .pretrained import TransformerPreTrainedModel, TransformerStack
 from .validation import check_labels, check_no_unknown_kwargs, check_stack_inputs, input_shape
 
@@ -179,22 +180,14 @@ class TransformerForSequenceClassification(TransformerEncoderClassifier):
             Class ids in `[0, num_labels)`; real-valued targets (any numeric dtype) for regression (`num_labels == 1`
             or `problem_type="regression"`); float 0/1 targets of shape `(batch_size, num_labels)` for multi-label.
         """
-        regression = self.config.problem_type == "regression" or (
-            self.config.problem_type is None and self.config.num_labels == 1
-        )
-        if labels is not None and not regression:
-            check_labels(labels, self.config.num_labels)
+        check_sequence_labels(self.config, labels)
         outputs = self.model(
             input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
         )
         pooled = self._pool(outputs.last_hidden_state, attention_mask)
         hidden = torch.tanh(self.dense(self.dropout(pooled)))
         logits = self.out_proj(self.dropout(hidden))
-        loss = None
-        if labels is not None:
-            if regression:  # the mean squared error of real values, whichever dtype they came in
-                labels = labels.to(logits.dtype)
-            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
+        loss = None if labels is None else sequence_classification_loss(self, logits, labels, **kwargs)
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
@@ -248,4 +241,56 @@ class TransformerForTokenClassification(TransformerEncoderClassifier):
             loss = self.loss_function(logits, labels, self.config, **kwargs)
         return TokenClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+class TransformerForQuestionAnswering(TransformerPreTrainedModel):
+    """Encoder with a span classifier (extractive question answering, as BERT on SQuAD): a start and an end logit per
+    token of the question-and-context input."""
+
+    config: TransformerEncoderConfig
+
+    def __init__(self, config: TransformerEncoderConfig):
+        super().__init__(config)
+        self.model = TransformerEncoderModel(config)
+        self.qa_outputs = nn.Linear(config.d_model, 2)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        start_positions: torch.LongTensor | None = None,
+        end_positions: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> QuestionAnsweringModelOutput:
+        r"""
+        start_positions, end_positions (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            The token index where each answer starts and ends; positions past the input are ignored by the loss, as
+            in the library (answers truncated away).
+        """
+        batch_size, seq_length = input_shape(input_ids, inputs_embeds)
+        for name, positions in (("start_positions", start_positions), ("end_positions", end_positions)):
+            if positions is not None and tuple(positions.shape) != (batch_size,):
+                raise ValueError(
+                    f"`{name}` must have shape (batch_size,) = ({batch_size},), got {tuple(positions.shape)}."
+                )
+        if (start_positions is None) != (end_positions is None):
+            raise ValueError("Pass both `start_positions` and `end_positions` to compute the loss, or neither.")
+        outputs = self.model(
+            input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
+        )
+        start_logits, end_logits = self.qa_outputs(outputs.last_hidden_state).unbind(-1)  # (batch, length) each
+        loss = None
+        if start_positions is not None:
+            loss = self.loss_function(start_logits, end_logits, start_positions, end_positions, **kwargs)
+        return QuestionAnsweringModelOutput(
+            loss=loss,
+            start_logits=start_logits,
+            end_logits=end_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
         )

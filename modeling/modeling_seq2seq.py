@@ -4,15 +4,20 @@ import torch
 from torch import nn
 from transformers.cache_utils import EncoderDecoderCache
 from transformers.generation import GenerationMixin
-from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+    Seq2SeqSequenceClassifierOutput,
+)
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_transformer import TransformerConfig
-from .loss import linear_cross_entropy, skips_logits
-from .modeling_decoder import TransformerDecoderModel
+from .loss import check_sequence_labels, linear_cross_entropy, sequence_classification_loss, skips_logits
+from .modeling_decoder import TransformerDecoderModel, last_token_states
 from .modeling_encoder import TransformerEncoderModel
 from .pretrained import TransformerPreTrainedModel
 from .validation import check_labels, check_stack_inputs
@@ -193,6 +198,12 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             use_cache = False  # teacher forcing sees the whole target at once; there is nothing to cache
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        elif decoder_input_ids is None and decoder_inputs_embeds is None:
+            raise ValueError(
+                "No decoder inputs: pass `decoder_input_ids` or `labels` (they are built from the labels). A `Trainer` "
+                "with `label_smoothing_factor` takes the labels out of the inputs before the forward pass: build the "
+                "decoder inputs in the data collator, with `DataCollatorForSeq2Seq(tokenizer, model=model)`."
+            )
 
         outputs = self.model(
             input_ids,
@@ -221,6 +232,60 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             loss=loss,
             logits=logits,
             cache=outputs.cache,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+        )
+
+
+class TransformerEncoderDecoderForSequenceClassification(TransformerPreTrainedModel):
+    """The encoder-decoder model as a classifier, BART's way: the encoder reads the text, the decoder reads it again
+    (shifted right, attending to the encoder), and a classification (or regression) head reads the decoder's state at
+    the last real token. Pad on the right."""
+
+    config: TransformerConfig
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = TransformerModel(config)
+        self.score = nn.Linear(config.d_model, config.num_labels, bias=False)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> Seq2SeqSequenceClassifierOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Class ids in `[0, num_labels)`; real-valued targets for regression (`num_labels == 1`); float 0/1 targets
+            of shape `(batch_size, num_labels)` for multi-label.
+        """
+        check_sequence_labels(self.config, labels)
+        if not isinstance(input_ids, torch.Tensor):
+            raise ValueError("Pass `input_ids`: the decoder reads the same text, shifted right.")
+        decoder_input_ids = shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
+        outputs = self.model(
+            input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=attention_mask,
+            use_cache=False,
+            **kwargs,
+        )
+        pooled = last_token_states(outputs.last_hidden_state, attention_mask, input_ids, self.config.pad_token_id)
+        logits = self.score(pooled)
+        loss = None if labels is None else sequence_classification_loss(self, logits, labels, **kwargs)
+        return Seq2SeqSequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
             decoder_hidden_states=outputs.decoder_hidden_states,
             decoder_attentions=outputs.decoder_attentions,
             cross_attentions=outputs.cross_attentions,

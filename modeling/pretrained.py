@@ -29,6 +29,9 @@ class TransformerPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    # a decoding step with a static cache compiles as one graph (tests/test_compile.py): `generate()` then compiles it
+    # by itself on an accelerator when `cache_implementation="static"`, as for GPT-2 and Llama
+    _can_compile_fullgraph = True
 
     # What the package adds to `save_pretrained` and `push_to_hub` (a README model card, filled in by `model_card=`,
     # and every Auto class of the variant in config.json): `vanilla_transformer.hub` plugs it in when the package is

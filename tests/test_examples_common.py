@@ -251,11 +251,11 @@ def test_fsdp_config_wraps_the_models_no_split_modules():
         for m in tiny_model(vt.train_tokenizer(iter(["a b c"]), vocab_size=20, show_progress=False)).modules()
     }
     assert set(wrapped) <= model_classes
-    for name in ("cpu_2proc", "multi_gpu", "deepspeed_zero2"):
-        assert (
-            load_config_from_file(os.path.join(root, "examples", "accelerate_configs", f"{name}.yaml")).num_processes
-            >= 2
-        )
+    # the process counts of the other configs come from the command line: tests/test_accelerate_launch.py
+    assert (
+        load_config_from_file(os.path.join(root, "examples", "accelerate_configs", "cpu_2proc.yaml")).num_processes
+        == 2
+    )
     with open(os.path.join(root, "examples", "accelerate_configs", "ds_zero2.json")) as file:
         assert json.load(file)["zero_optimization"]["stage"] == 2
 

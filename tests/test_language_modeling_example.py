@@ -273,7 +273,7 @@ def test_with_label_smoothing_the_reported_perplexity_is_the_unsmoothed_next_tok
             losses += [model(**batch, labels=labels).loss.item()] * len(rows)
     assert results["eval_loss"] == pytest.approx(sum(losses) / len(losses), abs=1e-5)
     assert results["perplexity"] == pytest.approx(math.exp(sum(losses) / len(losses)), rel=1e-4)
-    assert results["samples"] and all(sample["text"].strip() for sample in results["samples"])
+    assert any(sample["text"].strip() for sample in results["samples"])  # a copier would write nothing
 
 
 def test_report_to_tensorboard_logs_the_run(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
+from transformers.utils import logging as transformers_logging
 
 import vanilla_transformer as vt
 from vanilla_transformer.examples.common import start_run
@@ -101,8 +102,21 @@ def _corrupted_tensor(tmp_path):
     return vt.TransformerForCausalLM.from_pretrained(tmp_path)
 
 
+def _smoothing_trainer_without_decoder_inputs(tmp_path):
+    model = tiny_model(vt.TransformerForConditionalGeneration)
+    args = Seq2SeqTrainingArguments(str(tmp_path), label_smoothing_factor=0.1, report_to=[], use_cpu=True)
+    inputs = model_inputs(vt.TransformerForConditionalGeneration)
+    del inputs["decoder_input_ids"]  # a DataCollatorForSeq2Seq made without `model=` builds none
+    return Seq2SeqTrainer(model=model, args=args).compute_loss(model, {**inputs, "labels": random_ids(3, 5)})
+
+
 # Mistakes at the model's boundary.
 MODEL_CASES = {
+    "label smoothing, and a collator that built no decoder inputs": Case(
+        _smoothing_trainer_without_decoder_inputs,
+        ValueError,
+        ("No decoder inputs", "DataCollatorForSeq2Seq(tokenizer, model=model)"),
+    ),
     "fractional float attention mask": Case(_fractional_mask, ValueError, ("attention_mask", "only 0", "and 1")),
     "empty batch": Case(
         _forward(vt.TransformerForCausalLM, input_ids=torch.zeros(0, 7, dtype=torch.long), attention_mask=None),
@@ -246,6 +260,8 @@ def test_resizing_the_vocabulary_resizes_both_sides_and_the_head(share, tie, tmp
 
 
 def test_padded_ids_without_an_attention_mask_warn_once(caplog):
+    # the library warns once per process: forget what an earlier test may have made it say
+    transformers_logging.get_logger("transformers").warning_once.cache_clear()
     model = tiny_model(vt.TransformerForCausalLM)
     ids = random_ids(2, 6)
     ids[1, :2] = model.config.pad_token_id  # left padding, and no mask to say so
