@@ -40,11 +40,12 @@ test-lowest: $(LOWEST_INSTALLED)
 
 install: $(INSTALLED)
 
-# torch first, pinned: left to the resolver, a bare `torch` requirement pulls a multi-GB CUDA build.
+# torch first, pinned, and pinned again while everything else upgrades: left to the resolver (or to an eager
+# upgrade), a `torch` requirement pulls a newer multi-GB CUDA build.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[test,dev]" "$(TORCH)"
 	touch $@
 
 # The package with every dependency at the lower bound pyproject.toml declares (their own dependencies resolve to the

@@ -95,6 +95,31 @@ def linear_cross_entropy(
     return _LinearCrossEntropy.apply(rows, weight, bias, targets, num_items_in_batch, label_smoothing, chunk_size)
 
 
+def token_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    num_items_in_batch: torch.Tensor | int | None = None,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """The label-smoothed cross-entropy of logits and the labels aligned with them (-100 ignored), summed over tokens
+    and divided by `num_items_in_batch`, or averaged: the library's convention, and the `Trainer`'s label smoother's."""
+    loss = nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1).to(logits.device),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+        label_smoothing=label_smoothing,
+    )
+    if num_items_in_batch is None:
+        num_items_in_batch = (labels != IGNORE_INDEX).sum()
+    return loss / num_items_in_batch
+
+
+def check_smoothing(smoothing) -> None:
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+        raise ValueError(f"`smoothing` (label smoothing) must be a number in [0, 1), got {smoothing!r}.")
+
+
 def skips_logits(skip_logits: bool | None, labels: torch.Tensor | None, model: nn.Module) -> bool:
     """Whether a head computes its loss without the logits: as asked, or by default when it trains on labels, where
     the loss is all the step needs and the logits are its largest buffer."""

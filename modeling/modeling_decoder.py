@@ -23,10 +23,12 @@ from .configuration_transformer import TransformerDecoderConfig
 from .layers import TransformerDecoderLayer
 from .loss import (
     check_sequence_labels,
+    check_smoothing,
     linear_cross_entropy,
     sequence_classification_loss,
     shift_labels_left,
     skips_logits,
+    token_cross_entropy,
 )
 from .pretrained import TransformerPreTrainedModel, TransformerStack
 from .validation import (
@@ -147,6 +149,7 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         skip_logits: bool | None = None,
+        smoothing: float = 0.0,
         **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
         r"""
@@ -158,6 +161,11 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
             projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
             gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
             to get the logits as well.
+        smoothing (`float`, defaults to 0.0):
+            Smooth the loss with `labels` as the paper does (section 5.4): `(1 - eps) * NLL + eps * the mean of
+            -log p over the vocabulary`. The package's Trainers pass their `label_smoothing_factor` here, so that the
+            loss is computed without the logits. (Not `label_smoothing`: `Trainer` takes every forward argument whose
+            name contains "label" for a label it must find in each batch.)
         """
         if labels is not None:
             check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))
@@ -172,13 +180,18 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
         )
         hidden_states = outputs.last_hidden_state
         logits = loss = None
+        check_smoothing(smoothing)
+        num_items = kwargs.get("num_items_in_batch")
         if skips_logits(skip_logits, labels, self):
+            targets = shift_labels_left(labels)
             loss = linear_cross_entropy(
-                hidden_states, self.lm_head.weight, shift_labels_left(labels), kwargs.get("num_items_in_batch")
+                hidden_states, self.lm_head.weight, targets, num_items, label_smoothing=smoothing
             )
         else:
             logits = self.lm_head(slice_logits_to_keep(hidden_states, logits_to_keep))
-            if labels is not None:
+            if labels is not None and smoothing:
+                loss = token_cross_entropy(logits, shift_labels_left(labels), num_items, smoothing)
+            elif labels is not None:
                 loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
         return CausalLMOutputWithPast(
             loss=loss,

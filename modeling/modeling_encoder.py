@@ -19,7 +19,14 @@ from transformers.utils.output_capturing import capture_outputs
 from .attention import TransformerAttention
 from .configuration_transformer import TransformerEncoderConfig
 from .layers import TransformerEncoderLayer
-from .loss import check_sequence_labels, linear_cross_entropy, sequence_classification_loss, skips_logits
+from .loss import (
+    check_sequence_labels,
+    check_smoothing,
+    linear_cross_entropy,
+    sequence_classification_loss,
+    skips_logits,
+    token_cross_entropy,
+)
 from .pretrained import TransformerPreTrainedModel, TransformerStack
 from .validation import check_labels, check_no_unknown_kwargs, check_stack_inputs, input_shape
 
@@ -103,6 +110,7 @@ class TransformerForMaskedLM(TransformerPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         skip_logits: bool | None = None,
+        smoothing: float = 0.0,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MaskedLMOutput:
         r"""
@@ -113,6 +121,11 @@ class TransformerForMaskedLM(TransformerPreTrainedModel):
             projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
             gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
             to get the logits as well.
+        smoothing (`float`, defaults to 0.0):
+            Smooth the loss with `labels` as the paper does (section 5.4): `(1 - eps) * NLL + eps * the mean of
+            -log p over the vocabulary`. The package's Trainers pass their `label_smoothing_factor` here, so that the
+            loss is computed without the logits. (Not `label_smoothing`: `Trainer` takes every forward argument whose
+            name contains "label" for a label it must find in each batch.)
         """
         if labels is not None:
             check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))
@@ -121,20 +134,21 @@ class TransformerForMaskedLM(TransformerPreTrainedModel):
         )
         hidden_states = outputs.last_hidden_state
         logits = loss = None
+        check_smoothing(smoothing)
+        num_items = kwargs.get("num_items_in_batch")
         if skips_logits(skip_logits, labels, self):
             # only the masked positions (~15%) go through the head: the others have nothing to predict
             masked = labels != -100
             decoder = self.lm_head.decoder
+            rows = self.lm_head.transform(hidden_states[masked])
             loss = linear_cross_entropy(
-                self.lm_head.transform(hidden_states[masked]),
-                decoder.weight,
-                labels[masked],
-                kwargs.get("num_items_in_batch"),
-                bias=decoder.bias,
+                rows, decoder.weight, labels[masked], num_items, bias=decoder.bias, label_smoothing=smoothing
             )
         else:
             logits = self.lm_head(hidden_states)
-            if labels is not None:
+            if labels is not None and smoothing:
+                loss = token_cross_entropy(logits, labels, num_items, smoothing)
+            elif labels is not None:
                 loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
         return MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
@@ -272,7 +286,10 @@ class TransformerForQuestionAnswering(TransformerPreTrainedModel):
             The token index where each answer starts and ends; positions past the input are ignored by the loss, as
             in the library (answers truncated away).
         """
-        batch_size, seq_length = input_shape(input_ids, inputs_embeds)
+        outputs = self.model(  # checks the inputs before the positions are checked against their shape
+            input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
+        )
+        batch_size = outputs.last_hidden_state.shape[0]
         for name, positions in (("start_positions", start_positions), ("end_positions", end_positions)):
             if positions is not None and tuple(positions.shape) != (batch_size,):
                 raise ValueError(
@@ -280,9 +297,6 @@ class TransformerForQuestionAnswering(TransformerPreTrainedModel):
                 )
         if (start_positions is None) != (end_positions is None):
             raise ValueError("Pass both `start_positions` and `end_positions` to compute the loss, or neither.")
-        outputs = self.model(
-            input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
-        )
         start_logits, end_logits = self.qa_outputs(outputs.last_hidden_state).unbind(-1)  # (batch, length) each
         loss = None
         if start_positions is not None:

@@ -16,7 +16,14 @@ from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_transformer import TransformerConfig
-from .loss import check_sequence_labels, linear_cross_entropy, sequence_classification_loss, skips_logits
+from .loss import (
+    check_sequence_labels,
+    check_smoothing,
+    linear_cross_entropy,
+    sequence_classification_loss,
+    skips_logits,
+    token_cross_entropy,
+)
 from .modeling_decoder import TransformerDecoderModel, last_token_states
 from .modeling_encoder import TransformerEncoderModel
 from .pretrained import TransformerPreTrainedModel
@@ -180,6 +187,7 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         skip_logits: bool | None = None,
+        smoothing: float = 0.0,
         **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqLMOutput:
         r"""
@@ -191,6 +199,11 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
             gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
             to get the logits as well.
+        smoothing (`float`, defaults to 0.0):
+            Smooth the loss with `labels` as the paper does (section 5.4): `(1 - eps) * NLL + eps * the mean of
+            -log p over the vocabulary`. The package's Trainers pass their `label_smoothing_factor` here, so that the
+            loss is computed without the logits. (Not `label_smoothing`: `Trainer` takes every forward argument whose
+            name contains "label" for a label it must find in each batch.)
         """
         if labels is not None:
             decoder_shape = None if decoder_input_ids is None else decoder_input_ids.shape
@@ -220,11 +233,17 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         hidden_states = outputs.last_hidden_state
         logits = loss = None
         # labels are already aligned with the (shifted) decoder inputs: nothing shifts them again
+        check_smoothing(smoothing)
+        num_items = kwargs.get("num_items_in_batch")
         if skips_logits(skip_logits, labels, self):
-            loss = linear_cross_entropy(hidden_states, self.lm_head.weight, labels, kwargs.get("num_items_in_batch"))
+            loss = linear_cross_entropy(
+                hidden_states, self.lm_head.weight, labels, num_items, label_smoothing=smoothing
+            )
         else:
             logits = self.lm_head(slice_logits_to_keep(hidden_states, logits_to_keep))
-            if labels is not None:
+            if labels is not None and smoothing:
+                loss = token_cross_entropy(logits, labels, num_items, smoothing)
+            elif labels is not None:
                 loss = self.loss_function(
                     logits, labels, vocab_size=self.config.vocab_size, shift_labels=labels, **kwargs
                 )
@@ -269,8 +288,16 @@ class TransformerEncoderDecoderForSequenceClassification(TransformerPreTrainedMo
             of shape `(batch_size, num_labels)` for multi-label.
         """
         check_sequence_labels(self.config, labels)
-        if not isinstance(input_ids, torch.Tensor):
-            raise ValueError("Pass `input_ids`: the decoder reads the same text, shifted right.")
+        if input_ids is None or "inputs_embeds" in kwargs:
+            raise ValueError(
+                "Pass `input_ids` (not `inputs_embeds`): the decoder reads the same tokens, shifted right."
+            )
+        for name in ("decoder_input_ids", "decoder_attention_mask", "decoder_inputs_embeds"):
+            if name in kwargs:
+                raise TypeError(
+                    f"{type(self).__name__} makes its decoder inputs from `input_ids`: do not pass `{name}`."
+                )
+        check_stack_inputs(self.config, input_ids, None, attention_mask, None)  # before the shift reads them
         decoder_input_ids = shift_tokens_right(input_ids, self.config.pad_token_id, self.config.decoder_start_token_id)
         outputs = self.model(
             input_ids,

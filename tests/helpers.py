@@ -32,8 +32,19 @@ CONFIG_OF = {
     vt.TransformerForTokenClassification: vt.TransformerEncoderConfig,
     vt.TransformerDecoderModel: vt.TransformerDecoderConfig,
     vt.TransformerForCausalLM: vt.TransformerDecoderConfig,
+    vt.TransformerForQuestionAnswering: vt.TransformerEncoderConfig,
+    vt.TransformerDecoderForSequenceClassification: vt.TransformerDecoderConfig,
+    vt.TransformerEncoderDecoderForSequenceClassification: vt.TransformerConfig,
 }
-ALL_MODEL_CLASSES = list(CONFIG_OF)
+# The common tests run on the paper's models and the heads every variant has; the heads added beyond them (question
+# answering, the decoder's and the encoder-decoder's classifiers) have their own tests (test_heads.py) and join the
+# Auto-class and input-checking tests.
+EXTRA_HEAD_CLASSES = [
+    vt.TransformerForQuestionAnswering,
+    vt.TransformerDecoderForSequenceClassification,
+    vt.TransformerEncoderDecoderForSequenceClassification,
+]
+ALL_MODEL_CLASSES = [c for c in CONFIG_OF if c not in EXTRA_HEAD_CLASSES]
 HEAD_CLASSES = [
     c
     for c in ALL_MODEL_CLASSES
@@ -77,8 +88,8 @@ def model_inputs(model_class, batch_size=BATCH_SIZE, seq_length=SEQ_LENGTH, labe
     attention_mask = padding_mask(batch_size, seq_length, lengths)
     input_ids = random_ids(batch_size, seq_length, seed).masked_fill(attention_mask == 0, 0)
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if is_seq2seq(model_class):
-        inputs["decoder_input_ids"] = random_ids(batch_size, TARGET_LENGTH, seed + 1)
+    if is_seq2seq(model_class) and model_class is not vt.TransformerEncoderDecoderForSequenceClassification:
+        inputs["decoder_input_ids"] = random_ids(batch_size, TARGET_LENGTH, seed + 1)  # the classifier makes its own
     if labels:
         inputs["labels"] = make_labels(model_class, inputs, seed)
     return inputs
@@ -101,6 +112,8 @@ def main_output(model_class, outputs) -> torch.Tensor:
     return (
         outputs.last_hidden_state
         if model_class in (vt.TransformerModel, vt.TransformerEncoderModel, vt.TransformerDecoderModel)
+        else torch.cat([outputs.start_logits, outputs.end_logits], dim=-1)
+        if model_class is vt.TransformerForQuestionAnswering
         else outputs.logits
     )
 

@@ -6,7 +6,7 @@ from transformers import DynamicCache
 
 import vanilla_transformer as vt
 
-from helpers import ALL_MODEL_CLASSES, is_seq2seq, model_inputs, tiny_model
+from helpers import ALL_MODEL_CLASSES, EXTRA_HEAD_CLASSES, is_seq2seq, model_inputs, tiny_model
 
 
 def _drop(inputs, key):
@@ -45,11 +45,16 @@ BAD_SOURCE_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES)
+EMBEDS_CASES = ("ids and embeds", "no ids", "embeds of the wrong width")
+
+
+@pytest.mark.parametrize("model_class", [*ALL_MODEL_CLASSES, *EXTRA_HEAD_CLASSES])
 @pytest.mark.parametrize("case", list(BAD_SOURCE_INPUTS))
 def test_bad_inputs_raise_value_error_naming_the_problem(model_class, case):
     model = tiny_model(model_class)
     corrupt, message = BAD_SOURCE_INPUTS[case]
+    if model_class is vt.TransformerEncoderDecoderForSequenceClassification and case in EMBEDS_CASES:
+        message = "Pass `input_ids`"  # it shifts the ids into the decoder's inputs: embeddings cannot be shifted
     with pytest.raises(ValueError, match=message):
         model(**corrupt(model_inputs(model_class)))
 

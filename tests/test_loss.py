@@ -1,11 +1,16 @@
 """The training loss without the logits (`modeling/loss.py`): the same loss and gradients as the plain path (float32
 there, as the library's losses upcast to it; the function itself is exact in float64)."""
 
+import math
+
 import pytest
 import torch
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
+from transformers.utils import find_labels
 
 import vanilla_transformer as vt
 from vanilla_transformer.modeling.loss import linear_cross_entropy
+from vanilla_transformer.training import InOrderSeq2SeqTrainer, InOrderTrainer
 
 from helpers import make_labels, model_inputs, tiny_model
 
@@ -116,3 +121,79 @@ def test_a_batch_without_labelled_tokens_gives_a_zero_loss_not_nan():
     out.loss.backward()
     assert out.loss.item() == 0.0
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+# ---- label smoothing in the model, and through the package's Trainers ----------------------------------------------
+
+
+@pytest.mark.parametrize("model_class", LM_HEADS)
+def test_label_smoothing_without_logits_equals_the_plain_smoothed_loss(model_class):
+    model = tiny_model(model_class).train()
+    inputs, labels = _training_batch(model_class)
+    fused = model(**inputs, labels=labels, smoothing=0.1, skip_logits=True).loss
+    plain = model(**inputs, labels=labels, smoothing=0.1, skip_logits=False).loss
+    torch.testing.assert_close(fused, plain, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("smoothing", [-0.1, 1.0, True])
+def test_a_label_smoothing_outside_zero_to_one_is_refused(smoothing):
+    inputs, labels = _training_batch(vt.TransformerForCausalLM)
+    with pytest.raises(ValueError, match="smoothing"):
+        tiny_model(vt.TransformerForCausalLM)(**inputs, labels=labels, smoothing=smoothing)
+
+
+TRAINERS = {  # ours, and the library's own, for each generative head
+    vt.TransformerForCausalLM: (InOrderTrainer, Trainer, TrainingArguments),
+    vt.TransformerForConditionalGeneration: (InOrderSeq2SeqTrainer, Seq2SeqTrainer, Seq2SeqTrainingArguments),
+}
+
+
+def _trainer_loss_and_grads(trainer_class, arguments_class, model_class, tmp_path, num_items):
+    model = tiny_model(model_class).train()
+    args = arguments_class(str(tmp_path), label_smoothing_factor=0.1, report_to=[], use_cpu=True)
+    inputs, labels = _training_batch(model_class)
+    if model_class is vt.TransformerForConditionalGeneration:  # the collator's decoder inputs: the Trainer pops labels
+        inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels)
+    loss, outputs = trainer_class(model=model, args=args).compute_loss(
+        model, {**inputs, "labels": labels}, return_outputs=True, num_items_in_batch=num_items
+    )
+    loss.backward()
+    return loss, outputs, {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("num_items", [None, torch.tensor(40)], ids=["mean", "num_items_in_batch"])
+@pytest.mark.parametrize("model_class", list(TRAINERS))
+def test_our_trainer_smooths_through_the_model_with_the_librarys_loss_and_gradients(model_class, num_items, tmp_path):
+    ours, library, arguments = TRAINERS[model_class]
+    loss, outputs, grads = _trainer_loss_and_grads(ours, arguments, model_class, tmp_path, num_items)
+    expected_loss, _, expected_grads = _trainer_loss_and_grads(library, arguments, model_class, tmp_path, num_items)
+    assert outputs.logits is None  # the loss was computed without the logits
+    torch.testing.assert_close(loss, expected_loss, rtol=1e-6, atol=1e-6)
+    for name in expected_grads:
+        torch.testing.assert_close(grads[name], expected_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+ALL_HEADS = [getattr(vt, name) for name in vt.__all__ if name.startswith("Transformer") and "For" in name]
+
+
+@pytest.mark.parametrize("model_class", ALL_HEADS, ids=lambda c: c.__name__)
+def test_the_trainer_finds_only_the_true_label_arguments(model_class):
+    """`Trainer` treats every forward argument whose name contains "label" as a label each batch must carry: an
+    extra one (a `label_smoothing` argument, say) makes it skip the evaluation loss without a word."""
+    expected = (
+        ["start_positions", "end_positions"] if model_class is vt.TransformerForQuestionAnswering else ["labels"]
+    )
+    assert find_labels(model_class) == expected
+
+
+@pytest.mark.parametrize("model_class", list(TRAINERS))
+def test_evaluation_with_label_smoothing_reports_the_loss(model_class, tmp_path):
+    ours, _, arguments = TRAINERS[model_class]
+    model = tiny_model(model_class)
+    inputs, labels = _training_batch(model_class)
+    rows = [{name: value[i] for name, value in {**inputs, "labels": labels}.items()} for i in range(len(labels))]
+    args = arguments(
+        str(tmp_path), label_smoothing_factor=0.1, report_to=[], use_cpu=True, per_device_eval_batch_size=2
+    )
+    metrics = ours(model=model, args=args).evaluate(eval_dataset=rows)
+    assert math.isfinite(metrics["eval_loss"])

@@ -16,7 +16,7 @@ sampling strategy; training keeps its length-grouped batches.
     trainer = InOrderSeq2SeqTrainer(model=model, args=args, ...)   # a drop-in for Seq2SeqTrainer
 
 Both also carry the corrections of `trainer_fixes` (quiet resumes of models with tied weights; a generation config that
-evaluation leaves as it was).
+evaluation leaves as it was), and compute a label-smoothed loss without the logits (`model_label_smoothing`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from torch.utils.data import SequentialSampler
 from transformers import Seq2SeqTrainer, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from .model_label_smoothing import ModelLabelSmoothingMixin
 from .trainer_fixes import KeepGenerationConfigMixin, TiedWeightsResumeMixin
 
 
@@ -42,11 +43,13 @@ class InOrderEvaluationMixin:
         return sampler
 
 
-class InOrderTrainer(InOrderEvaluationMixin, TiedWeightsResumeMixin, Trainer):
+class InOrderTrainer(InOrderEvaluationMixin, ModelLabelSmoothingMixin, TiedWeightsResumeMixin, Trainer):
     """`Trainer` whose evaluation and predictions keep the order of the dataset (and which resumes quietly)."""
 
 
-class InOrderSeq2SeqTrainer(InOrderEvaluationMixin, TiedWeightsResumeMixin, KeepGenerationConfigMixin, Seq2SeqTrainer):
+class InOrderSeq2SeqTrainer(
+    InOrderEvaluationMixin, ModelLabelSmoothingMixin, TiedWeightsResumeMixin, KeepGenerationConfigMixin, Seq2SeqTrainer
+):
     """`Seq2SeqTrainer` whose evaluation and predictions keep the order of the dataset (and which resumes quietly and
     leaves the model's generation config as it was)."""
 
