@@ -115,6 +115,20 @@ def token_cross_entropy(
     return loss / num_items_in_batch
 
 
+# The training-loss arguments of every language-model head, appended to their `forward` docstrings.
+LM_LOSS_ARGS_DOCSTRING = r"""        skip_logits (`bool`, *optional*):
+            Compute the loss with `labels` without materialising the logits (`logits` is then `None`): the output
+            projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
+            gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
+            to get the logits as well.
+        smoothing (`float`, defaults to 0.0):
+            Smooth the loss with `labels` as the paper does (section 5.4): `(1 - eps) * NLL + eps * the mean of
+            -log p over the vocabulary`. The package's Trainers pass their `label_smoothing_factor` here, so that the
+            loss is computed without the logits. (Not `label_smoothing`: `Trainer` takes every forward argument whose
+            name contains "label" for a label it must find in each batch.)
+"""
+
+
 def check_smoothing(smoothing) -> None:
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
         raise ValueError(f"`smoothing` (label smoothing) must be a number in [0, 1), got {smoothing!r}.")

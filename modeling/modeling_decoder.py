@@ -13,7 +13,7 @@ from transformers.modeling_outputs import (
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils import TransformersKwargs, add_end_docstrings, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
@@ -22,6 +22,7 @@ from .attention import TransformerAttention
 from .configuration_transformer import TransformerDecoderConfig
 from .layers import TransformerDecoderLayer
 from .loss import (
+    LM_LOSS_ARGS_DOCSTRING,
     check_sequence_labels,
     check_smoothing,
     linear_cross_entropy,
@@ -137,6 +138,7 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
         self.post_init()
 
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    @add_end_docstrings(LM_LOSS_ARGS_DOCSTRING)
     @can_return_tuple
     def forward(
         self,
@@ -156,16 +158,6 @@ class TransformerForCausalLM(TransformerPreTrainedModel, GenerationMixin):
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Usually the input ids themselves: the model shifts them so position i predicts token i + 1.
             -100 marks tokens the loss ignores.
-        skip_logits (`bool`, *optional*):
-            Compute the loss with `labels` without materialising the logits (`logits` is then `None`): the output
-            projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
-            gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
-            to get the logits as well.
-        smoothing (`float`, defaults to 0.0):
-            Smooth the loss with `labels` as the paper does (section 5.4): `(1 - eps) * NLL + eps * the mean of
-            -log p over the vocabulary`. The package's Trainers pass their `label_smoothing_factor` here, so that the
-            loss is computed without the logits. (Not `label_smoothing`: `Trainer` takes every forward argument whose
-            name contains "label" for a label it must find in each batch.)
         """
         if labels is not None:
             check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))

@@ -12,7 +12,7 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils import TransformersKwargs, add_end_docstrings, can_return_tuple
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import capture_outputs
 
@@ -20,6 +20,7 @@ from .attention import TransformerAttention
 from .configuration_transformer import TransformerEncoderConfig
 from .layers import TransformerEncoderLayer
 from .loss import (
+    LM_LOSS_ARGS_DOCSTRING,
     check_sequence_labels,
     check_smoothing,
     linear_cross_entropy,
@@ -101,6 +102,7 @@ class TransformerForMaskedLM(TransformerPreTrainedModel):
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
         self.lm_head.decoder = new_embeddings
 
+    @add_end_docstrings(LM_LOSS_ARGS_DOCSTRING)
     @can_return_tuple
     def forward(
         self,
@@ -116,16 +118,6 @@ class TransformerForMaskedLM(TransformerPreTrainedModel):
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             The original token at each masked position, -100 elsewhere (as `DataCollatorForLanguageModeling` makes).
-        skip_logits (`bool`, *optional*):
-            Compute the loss with `labels` without materialising the logits (`logits` is then `None`): the output
-            projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
-            gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
-            to get the logits as well.
-        smoothing (`float`, defaults to 0.0):
-            Smooth the loss with `labels` as the paper does (section 5.4): `(1 - eps) * NLL + eps * the mean of
-            -log p over the vocabulary`. The package's Trainers pass their `label_smoothing_factor` here, so that the
-            loss is computed without the logits. (Not `label_smoothing`: `Trainer` takes every forward argument whose
-            name contains "label" for a label it must find in each batch.)
         """
         if labels is not None:
             check_labels(labels, self.config.vocab_size, input_shape(input_ids, inputs_embeds))

@@ -12,11 +12,12 @@ from transformers.modeling_outputs import (
 )
 from transformers.modeling_utils import slice_logits_to_keep
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, can_return_tuple
+from transformers.utils import TransformersKwargs, add_end_docstrings, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_transformer import TransformerConfig
 from .loss import (
+    LM_LOSS_ARGS_DOCSTRING,
     check_sequence_labels,
     check_smoothing,
     linear_cross_entropy,
@@ -172,6 +173,7 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # renamed in transformers 5.24, as there
+    @add_end_docstrings(LM_LOSS_ARGS_DOCSTRING)
     @can_return_tuple
     def forward(
         self,
@@ -194,16 +196,6 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
             Target token ids, -100 for positions the loss ignores. Unless `decoder_input_ids` are given, they are
             built from the labels: `decoder_start_token_id`, then the labels shifted one position right.
-        skip_logits (`bool`, *optional*):
-            Compute the loss with `labels` without materialising the logits (`logits` is then `None`): the output
-            projection and the cross-entropy run together, a chunk of tokens at a time, with the same loss and
-            gradients. By default on when training with labels (`model.train()`, gradients enabled); pass `False`
-            to get the logits as well.
-        smoothing (`float`, defaults to 0.0):
-            Smooth the loss with `labels` as the paper does (section 5.4): `(1 - eps) * NLL + eps * the mean of
-            -log p over the vocabulary`. The package's Trainers pass their `label_smoothing_factor` here, so that the
-            loss is computed without the logits. (Not `label_smoothing`: `Trainer` takes every forward argument whose
-            name contains "label" for a label it must find in each batch.)
         """
         if labels is not None:
             decoder_shape = None if decoder_input_ids is None else decoder_input_ids.shape
