@@ -684,30 +684,42 @@ def training_flops(variant: str, size: Size, work: Workload) -> float:
     return layers + 6 * (d * d + d * vocab) * masked  # the head's dense layer, then the projection
 
 
-def matmul_rate(size: Size, rows: int, seconds: float) -> float:
+def matmul_rate(size: Size, rows: int, seconds: float, bursts: int = 5) -> float:
     """FLOP/s of fp32 `torch.matmul` on the model's shapes, `rows` tokens at a time: the feed-forward layers, the
-    attention projections and the output projection, each run for `seconds`."""
+    attention projections and the output projection. Each shape runs in `bursts` bursts of `seconds` / `bursts`;
+    the median burst counts, as the median pair does for the models, so that one pause of the machine does not."""
     d = size.d_model
     shapes = [(rows, d, size.d_ff), (rows, size.d_ff, d), (rows, d, 3 * d), (rows, d, size.vocab_size)]
     flops = elapsed = 0.0
     for m, k, n in shapes:
         a, b, out = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
         torch.matmul(a, b, out=out)  # warm-up
-        calls, start = 0, time.perf_counter()
-        while calls < 3 or time.perf_counter() - start < seconds:
-            torch.matmul(a, b, out=out)
-            calls += 1
-        elapsed += time.perf_counter() - start
-        flops += 2 * m * k * n * calls
+        elapsed += statistics.median(matmul_seconds(a, b, out, seconds / bursts) for _ in range(bursts))
+        flops += 2 * m * k * n
     return flops / elapsed
 
 
+def matmul_seconds(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, seconds: float) -> float:
+    """Seconds per call of `a @ b`, calling it for about `seconds` (at least 3 times)."""
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < seconds:
+        torch.matmul(a, b, out=out)
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
 def measure_flops(args, work: Workload, report: Report, size_name: str, times_by_variant: dict) -> None:
-    size = SIZES[size_name]
-    rate = matmul_rate(size, work.train_batch * work.length, 0.02 if args.quick else 0.5)
-    print(f"  matmul rate, fp32, {args.threads} threads, {size_name} shapes: {rate / 1e9:.1f} GFLOP/s", flush=True)
+    size, rates = SIZES[size_name], {}  # by the number of rows a stack multiplies at once
     for variant, times in times_by_variant.items():
-        flops = training_flops(variant, size, work)
+        rows = work.train_batch * (work.source_length if variant == "seq2seq" else work.length)
+        if rows not in rates:
+            rates[rows] = matmul_rate(size, rows, 0.02 if args.quick else 0.5)
+            print(
+                f"  matmul rate, fp32, {args.threads} threads, {size_name} shapes, {rows} rows: "
+                f"{rates[rows] / 1e9:.1f} GFLOP/s",
+                flush=True,
+            )
+        rate, flops = rates[rows], training_flops(variant, size, work)
         ours, peer = ([flops / pair[side] / rate for pair in times] for side in (0, 1))
         target = FLOPS_TARGET if size_name == "base" else None
         report.add(Ratio("training FLOP/s, ours", f"{variant}", size_name, ours, target, percent=True))
@@ -725,7 +737,11 @@ def measure_flops(args, work: Workload, report: Report, size_name: str, times_by
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny models and two pairs: checks that it all runs")
-    parser.add_argument("--size", default="small,base", help="comma-separated, of: " + ", ".join(SIZES))
+    parser.add_argument(
+        "--size",
+        default="small,base",
+        help="comma-separated, of: " + ", ".join(SIZES) + " (default: small,base; --quick: tiny)",
+    )
     parser.add_argument(
         "--only", default=",".join(SECTIONS), help="comma-separated sections, of: " + ", ".join(SECTIONS)
     )
