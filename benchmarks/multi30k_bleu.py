@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from vanilla_transformer.examples import translation
+from vanilla_transformer.examples.allocator import keep_freed_memory
 
 
 FILES = {
@@ -87,4 +88,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # large buffers stay in the process between steps (examples/allocator.py)
     main(sys.argv[1:])

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from vanilla_transformer.examples.allocator import keep_freed_memory
+
 
 EXAMPLE = "vanilla_transformer.examples.classification"
 
@@ -104,4 +106,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # large buffers stay in the process between steps (examples/allocator.py)
     sys.exit(main())

@@ -15,4 +15,6 @@ What the examples share, so that each is a short script:
 - `learning_curves`: the losses and metrics of a run against steps and minutes, as JSON and (with matplotlib) a PNG.
 - `data`: datasets from local files (text, parallel text, CSV/TSV, JSON lines, Parquet) or the Hub.
 - `metrics`: sacreBLEU and accuracy through `evaluate`, computed directly when it cannot reach the Hub.
+- `allocator`: `keep_freed_memory()`, which each example's entry point calls (never an import): glibc keeps freed
+  large buffers for the next step instead of returning them to the OS and page-faulting them back.
 """

@@ -54,6 +54,7 @@ from transformers import (
 )
 
 from vanilla_transformer.examples import synthetic_sentiment
+from vanilla_transformer.examples.allocator import keep_freed_memory
 from vanilla_transformer.examples.arguments import (
     DataArguments,
     ModelArguments,
@@ -690,4 +691,5 @@ def report(results: dict, training_args) -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # large buffers stay in the process between steps (examples/allocator.py)
     main(sys.argv[1:])

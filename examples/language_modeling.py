@@ -51,6 +51,7 @@ from transformers import (
 )
 
 from vanilla_transformer.examples import synthetic_data
+from vanilla_transformer.examples.allocator import keep_freed_memory
 from vanilla_transformer.examples.arguments import (
     DataArguments,
     ModelArguments,
@@ -655,4 +656,5 @@ def report(results: dict, training_args) -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # large buffers stay in the process between steps (examples/allocator.py)
     main(sys.argv[1:])

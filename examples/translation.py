@@ -42,6 +42,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSe
 from transformers.trainer_utils import IntervalStrategy
 
 from vanilla_transformer.examples import synthetic_data
+from vanilla_transformer.examples.allocator import keep_freed_memory
 from vanilla_transformer.examples.arguments import (
     DataArguments,
     ModelArguments,
@@ -706,4 +707,5 @@ def _is_text(path: str) -> bool:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()  # large buffers stay in the process between steps (examples/allocator.py)
     main(sys.argv[1:])
