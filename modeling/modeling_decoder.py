@@ -81,9 +81,8 @@ class TransformerDecoderModel(TransformerStack):
         check_stack_inputs(self.config, input_ids, inputs_embeds, attention_mask, position_ids, past_length, prefix)
         batch_size = input_shape(input_ids, inputs_embeds)[0]
         check_encoder_states(encoder_hidden_states, encoder_attention_mask, batch_size, self.config.d_model)
-        if (
-            not is_encoder_decoder
-        ):  # teacher-forced decoder inputs of a seq2seq model are padded without a mask by design
+        # (the teacher-forced decoder inputs of a seq2seq model are padded without a mask by design)
+        if not is_encoder_decoder:
             self.warn_if_padding_and_no_attention_mask(input_ids, attention_mask)
 
         if use_cache and cache is None:

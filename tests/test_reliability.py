@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
+from transformers.testing_utils import CaptureLogger
 from transformers.utils import logging as transformers_logging
 
 import vanilla_transformer as vt
@@ -259,17 +260,18 @@ def test_resizing_the_vocabulary_resizes_both_sides_and_the_head(share, tie, tmp
     assert torch.equal(reloaded(input_ids=ids, decoder_input_ids=ids).logits, logits)
 
 
-def test_padded_ids_without_an_attention_mask_warn_once(caplog):
+def test_padded_ids_without_an_attention_mask_warn_once():
     # the library warns once per process: forget what an earlier test may have made it say
-    transformers_logging.get_logger("transformers").warning_once.cache_clear()
+    library_logger = transformers_logging.get_logger("transformers")
+    library_logger.warning_once.cache_clear()
     model = tiny_model(vt.TransformerForCausalLM)
     ids = random_ids(2, 6)
     ids[1, :2] = model.config.pad_token_id  # left padding, and no mask to say so
-    with caplog.at_level(logging.WARNING):
+    # on the library's own logger: it does not propagate to the root logger that pytest's caplog listens to
+    with CaptureLogger(library_logger) as captured:
         model(ids)
         model(ids)
-    warnings = [record for record in caplog.records if "attention_mask" in record.getMessage()]
-    assert len(warnings) == 1
+    assert captured.out.count("attention_mask") == 1
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
