@@ -28,7 +28,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         accumulate = torch.promote_types(hidden.dtype, torch.float32)  # half precision softmaxes in float32
         total = hidden.new_zeros((), dtype=accumulate)
         grad_hidden = torch.empty_like(hidden)
-        grad_weight = torch.zeros_like(weight, dtype=accumulate)
+        # written in place, chunk after chunk: a weight-sized temporary per chunk costs as much as a chunk's matmul
+        grad_weight = torch.empty_like(weight, dtype=accumulate)
         grad_bias = None if bias is None else torch.zeros_like(bias, dtype=accumulate)
         for start in range(0, hidden.shape[0], chunk_size):
             rows, targets = hidden[start : start + chunk_size], labels[start : start + chunk_size]
@@ -41,24 +42,39 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if label_smoothing:
                 grad_logits -= label_smoothing / vocab_size
             grad_logits = grad_logits.to(hidden.dtype)
-            grad_hidden[start : start + chunk_size] = grad_logits @ weight
-            grad_weight += (grad_logits.T @ rows).to(accumulate)
+            torch.matmul(grad_logits, weight, out=grad_hidden[start : start + chunk_size])
+            first = start == 0  # beta=0: the uninitialised buffer is ignored, not multiplied
+            if accumulate == hidden.dtype:
+                grad_weight.addmm_(grad_logits.T, rows, beta=0 if first else 1)
+            elif first:
+                grad_weight.copy_(grad_logits.T @ rows)
+            else:
+                grad_weight += (grad_logits.T @ rows).to(accumulate)
             if grad_bias is not None:
                 grad_bias += grad_logits.to(accumulate).sum(0)
         ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         ctx.num_items = num_items
         ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
+        ctx.backward_done = False
         return total / num_items
 
     @staticmethod
     def backward(ctx, grad_loss):
+        # The stored gradients are scaled in place (a copy of the weight-sized one costs as much as a chunk's
+        # matmul), so they serve one backward pass: a second one must fail loudly, not return scaled-twice values.
+        if ctx.backward_done:
+            raise RuntimeError(
+                "linear_cross_entropy supports one backward pass per forward (not `retain_graph=True` twice): "
+                "run the forward again, or pass `skip_logits=False` to the model to use the plain loss."
+            )
+        ctx.backward_done = True
         grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
         scale = grad_loss / ctx.num_items
         weight_dtype, bias_dtype = ctx.dtypes
         return (
-            grad_hidden * scale.to(grad_hidden.dtype),
-            (grad_weight * scale).to(weight_dtype),
-            None if grad_bias is None else (grad_bias * scale).to(bias_dtype),
+            grad_hidden.mul_(scale.to(grad_hidden.dtype)),
+            grad_weight.mul_(scale).to(weight_dtype),
+            None if grad_bias is None else grad_bias.mul_(scale).to(bias_dtype),
             None,
             None,
             None,
@@ -91,7 +107,9 @@ def linear_cross_entropy(
         num_items_in_batch = num_items_in_batch.to(hidden_states.device)
     if targets.numel() == 0:  # nothing to predict: a zero loss that still reaches every weight
         return (hidden_states.sum() + weight.sum()) * 0.0
-    chunk_size = chunk_size or max(1, (1 << 24) // weight.shape[0])
+    if chunk_size is None:  # ~16M logits at the most, in chunks of equal size (a small last one multiplies slowly)
+        num_chunks = -(-len(targets) * weight.shape[0] // (1 << 24))
+        chunk_size = -(-len(targets) // num_chunks)
     return _LinearCrossEntropy.apply(rows, weight, bias, targets, num_items_in_batch, label_smoothing, chunk_size)
 
 

@@ -114,6 +114,44 @@ def test_linear_cross_entropy_matches_the_library_cross_entropy_in_chunks(smooth
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
+def _projection_case(dtype):
+    generator = torch.Generator().manual_seed(1)
+    hidden = torch.randn(37, 16, generator=generator).to(dtype).requires_grad_()
+    weight = torch.randn(50, 16, generator=generator).to(dtype).requires_grad_()
+    labels = torch.randint(0, 50, (37,), generator=generator)
+    return hidden, weight, labels
+
+
+def test_an_upstream_gradient_scales_the_fused_gradients():
+    hidden, weight, labels = _projection_case(torch.double)
+    fused = linear_cross_entropy(hidden, weight, labels, chunk_size=7)
+    plain = torch.nn.functional.cross_entropy(torch.nn.functional.linear(hidden, weight), labels)
+    got = torch.autograd.grad(2.5 * fused, [hidden, weight])
+    expected = torch.autograd.grad(2.5 * plain, [hidden, weight])
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
+
+
+def test_bfloat16_rows_accumulate_the_weight_gradient_in_float32():
+    hidden, weight, labels = _projection_case(torch.bfloat16)
+    fused = linear_cross_entropy(hidden, weight, labels, chunk_size=7)
+    reference_hidden, reference_weight = (t.detach().double().requires_grad_() for t in (hidden, weight))
+    plain = torch.nn.functional.cross_entropy(torch.nn.functional.linear(reference_hidden, reference_weight), labels)
+    got = torch.autograd.grad(fused, [hidden, weight])
+    expected = torch.autograd.grad(plain, [reference_hidden, reference_weight])
+    assert got[1].dtype == torch.bfloat16
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g.double(), e, rtol=0.05, atol=2e-3)
+
+
+def test_a_second_backward_through_the_fused_loss_fails_loudly():
+    hidden, weight, labels = _projection_case(torch.float32)
+    loss = linear_cross_entropy(hidden, weight, labels)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="one backward pass"):
+        loss.backward()
+
+
 def test_a_batch_without_labelled_tokens_gives_a_zero_loss_not_nan():
     model = tiny_model(vt.TransformerForCausalLM).train()
     inputs = model_inputs(vt.TransformerForCausalLM)
