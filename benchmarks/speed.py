@@ -136,17 +136,22 @@ GLIBC_DEFAULTS = "--_glibc-defaults"  # hidden: a child that must not call keep_
 # --- the models ------------------------------------------------------------------------------------------------------
 
 
-def ours_seq2seq(size: Size):
-    config = vt.TransformerConfig(
+def our_config(config_class, size: Size, **choices):
+    """One of our configs at `size`, without dropout; `choices` are the variant's layer counts and the peer's
+    architectural choices."""
+    return config_class(
         vocab_size=size.vocab_size,
         d_model=size.d_model,
         num_heads=size.num_heads,
         d_ff=size.d_ff,
-        encoder_layers=size.stack_layers,
-        decoder_layers=size.stack_layers,
         dropout=0.0,
+        **choices,
     )
-    return vt.TransformerForConditionalGeneration, config
+
+
+def ours_seq2seq(size: Size):
+    layers = dict(encoder_layers=size.stack_layers, decoder_layers=size.stack_layers)
+    return vt.TransformerForConditionalGeneration, our_config(vt.TransformerConfig, size, **layers)
 
 
 def marian(size: Size):
@@ -177,13 +182,10 @@ def marian(size: Size):
 
 
 def ours_decoder(size: Size):
-    config = vt.TransformerDecoderConfig(
-        vocab_size=size.vocab_size,
-        d_model=size.d_model,
-        num_heads=size.num_heads,
-        d_ff=size.d_ff,
+    config = our_config(
+        vt.TransformerDecoderConfig,
+        size,
         num_layers=size.single_layers,
-        dropout=0.0,
         norm_first=True,  # GPT-2's choices
         position_embedding_type="learned",
         max_position_embeddings=MAX_POSITIONS,
@@ -213,13 +215,10 @@ def gpt2(size: Size):
 
 
 def ours_encoder(size: Size):
-    config = vt.TransformerEncoderConfig(
-        vocab_size=size.vocab_size,
-        d_model=size.d_model,
-        num_heads=size.num_heads,
-        d_ff=size.d_ff,
+    config = our_config(
+        vt.TransformerEncoderConfig,
+        size,
         num_layers=size.single_layers,
-        dropout=0.0,
         position_embedding_type="learned",  # BERT's choices
         max_position_embeddings=MAX_POSITIONS,
         scale_embedding=False,
