@@ -8,7 +8,15 @@ The data directory holds the eight Multi30k task-1 files, or a `multi30k/` folde
 to the example (`--num_train_epochs 20`, `--max_train_minutes 50`, `--output_dir ...`, `--resume_from_checkpoint latest`).
 
 Scoring: sacreBLEU with `tokenize="none"` on the lowercased, Moses-tokenised text, subwords joined back into words:
-the tokenised BLEU the published figures use (fairseq `generate.py --remove-bpe`, multi-bleu style). The anchor is a
+the tokenised BLEU the published figures use (fairseq `generate.py --remove-bpe`, multi-bleu style). When the raw
+files `val.de` is there too, the translations are also detokenised (sacremoses, `pip install sacremoses`) and scored
+with sacreBLEU's default 13a tokenisation against the raw reference, case-insensitively (the model writes lowercase,
+as its training text is): the detokenised BLEU most papers report today, short of the casing.
+
+Runs on different machines or days compare through two more figures printed with the result: this machine's fp32
+matrix-multiply rate, measured at the start (a few seconds), and the BLEU of the model after a fixed number of
+training tokens (`--bleu_at_tokens`, 5M source tokens by default: about 13 epochs), which does not depend on how fast
+the machine trains. The learning curves (losses against steps and minutes) are saved as `model/learning_curves.png`. The anchor is a
 fairseq Transformer of the same size (4 + 4 layers, d_model 128, FFN 256, 4 heads, shared embeddings, joint BPE, beam 5,
 the last 10 checkpoints averaged): 41.0 BLEU on test2016 (Wu et al., 2021). Test sets are not used here: this scores
 the validation set. Target: the anchor's BLEU within 60 minutes on a 2-core CPU.
@@ -29,12 +37,14 @@ from pathlib import Path
 
 from vanilla_transformer.examples import translation
 from vanilla_transformer.examples.allocator import keep_freed_memory
+from vanilla_transformer.examples.metrics import load_metric
 
 
 FILES = {
     "train": ("train.lc.norm.tok.en", "train.lc.norm.tok.de"),
     "validation": ("val.lc.norm.tok.en", "val.lc.norm.tok.de"),
 }
+RAW_VALIDATION = ("val.en", "val.de")  # raw, cased, untokenised: for detokenised BLEU
 ANCHOR_BLEU = 41.0  # fairseq transformer_tiny, test2016, tokenised BLEU (Wu et al., ACL 2021)
 TARGET_MINUTES = 60
 
@@ -71,20 +81,61 @@ def main(argv: list[str] | None = None) -> dict:
         args.output_dir,
         *example_args,
     ]
+    print(f"This machine: {matmul_gflops():.0f} GFLOP/s fp32 matmul (1024^3, fastest of 5 bursts).")
     start = time.perf_counter()
     results = translation.main(argv)
     minutes = (time.perf_counter() - start) / 60
     if "bleu" in results:
+        results["detokenized_bleu"] = detokenized_bleu(results["hypotheses"], data)
+        at_tokens = results.get("bleu_at_tokens")
         print(
             f"\nMulti30k en-de, validation (val.lc.norm.tok), tokenised BLEU (sacreBLEU tokenize=none): {results['bleu']:.2f}"
             f"   [anchor: {ANCHOR_BLEU} on test2016, fairseq 4+4 d128]\n"
-            f"Wall time: {minutes:.1f} min end to end (target {TARGET_MINUTES}); training {results['train_runtime_s'] / 60:.1f} "
+            + (
+                f"Detokenised BLEU (sacreBLEU 13a, case-insensitive, against the raw val.de): {results['detokenized_bleu']:.2f}\n"
+                if results["detokenized_bleu"] is not None
+                else ""
+            )
+            + (
+                f"BLEU after {at_tokens['tokens'] / 1e6:g}M training source tokens (one snapshot, no averaging): "
+                f"{at_tokens['bleu']:.2f}\n"
+                if at_tokens
+                else ""
+            )
+            + f"Wall time: {minutes:.1f} min end to end (target {TARGET_MINUTES}); training {results['train_runtime_s'] / 60:.1f} "
             f"min, {results['train_steps']} steps, {results.get('train_target_tokens_per_s', 0):,} target tokens/s "
             f"({results.get('train_tokens_per_s', 0):,} source + target); "
-            f"beam search over the validation set {results['translate_time_s'] / 60:.1f} min."
+            f"beam search over the validation set {results['translate_time_s'] / 60:.1f} min.\n"
+            f"Learning curves: {Path(results['model_dir']) / 'learning_curves.png'}"
         )
     results["benchmark_wall_minutes"] = round(minutes, 1)
     return results
+
+
+def matmul_gflops() -> float:
+    """`benchmarks/speed.py`'s `machine_matmul_rate()` in GFLOP/s."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks, as when run from this folder
+    from speed import machine_matmul_rate
+
+    return machine_matmul_rate() / 1e9
+
+
+def detokenized_bleu(hypotheses: list[str], data: Path) -> float | None:
+    """sacreBLEU (13a, case-insensitive) of the detokenised `hypotheses` against the raw `val.de`; None without that
+    file or sacremoses."""
+    reference_file = data / RAW_VALIDATION[1]
+    try:
+        from sacremoses import MosesDetokenizer
+    except ImportError:
+        print("(no detokenised BLEU: pip install sacremoses)")
+        return None
+    if not reference_file.is_file():
+        return None
+    references = reference_file.read_text(encoding="utf-8").splitlines()[: len(hypotheses)]  # --max_eval_samples
+    detokenizer = MosesDetokenizer(lang="de")
+    detokenized = [detokenizer.detokenize(hypothesis.split(), unescape=True) for hypothesis in hypotheses]
+    score = load_metric("sacrebleu").compute(predictions=detokenized, references=references, lowercase=True)
+    return round(score["score"], 2)
 
 
 if __name__ == "__main__":

@@ -699,6 +699,14 @@ def matmul_rate(size: Size, rows: int, seconds: float, bursts: int = 5) -> float
     return flops / elapsed
 
 
+def machine_matmul_rate(seconds: float = 3.0, n: int = 1024) -> float:
+    """FLOP/s of a square fp32 `torch.matmul` (n x n by n x n), the fastest of 5 bursts: this machine's speed. The
+    quality benchmarks print it beside their figures, so that runs on different days or machines compare."""
+    a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    torch.matmul(a, b, out=out)  # warm-up
+    return 2 * n**3 / min(matmul_seconds(a, b, out, seconds / 5) for _ in range(5))
+
+
 def matmul_seconds(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, seconds: float) -> float:
     """Seconds per call of `a @ b`, calling it for about `seconds` (at least 3 times)."""
     calls, start = 0, time.perf_counter()

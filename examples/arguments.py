@@ -116,6 +116,13 @@ class RecipeArguments:
         default=PAPER_CHECKPOINTS_AVERAGED,
         metadata={"help": "The final model averages the last N checkpoints (the paper: 5; 1 keeps the last)."},
     )
+    max_tokens_per_batch: int | None = field(
+        default=None,
+        metadata={
+            "help": "Training batches of up to this many padded tokens per process (sentence pairs: the longer side "
+            "counts), as the paper's and fairseq's --max-tokens, instead of --per_device_train_batch_size examples."
+        },
+    )
     max_train_minutes: float | None = field(
         default=None,
         metadata={

@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=accuracy(metric),
         callbacks=run_callbacks(recipe_args),
+        max_tokens_per_batch=recipe_args.max_tokens_per_batch,
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("train", train_result.metrics)
@@ -298,6 +299,8 @@ def main(argv: list[str] | None = None) -> dict:
             "model_dir": str(model_dir.resolve()),
             "averaged_checkpoints": [p.name for p in averaged],
             "global_step": trainer.state.global_step,
+            # the training texts' tokens (padding aside) times the epochs trained
+            "train_tokens": round(sum(map(len, labelled["train"]["input_ids"])) * (trainer.state.epoch or 0)),
             "train_loss": train_result.metrics.get("train_loss"),
         }
     )
@@ -533,6 +536,7 @@ def pretrain(model_args, recipe_args, mlm_args, resume, tokenizer, tokenized, ar
         processing_class=tokenizer,
         data_collator=collator,
         callbacks=run_callbacks(recipe_args),
+        max_tokens_per_batch=recipe_args.max_tokens_per_batch,
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.log_metrics("mlm_train", train_result.metrics)

@@ -281,12 +281,15 @@ def training_summary(script: str, preset: str | None, trainer: Trainer, averaged
     recipe of `trainer`'s run, the averaged checkpoints and the learning curves (when their PNG was saved)."""
     args, state = trainer.args, trainer.state
     minutes = max((entry.get(MINUTES) or 0.0 for entry in state.log_history), default=0.0)
-    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    batch = f"{args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size} examples"
+    max_tokens = getattr(trainer, "max_tokens_per_batch", None)
+    if max_tokens:  # token batches (`TokenBatchingMixin`)
+        batch = f"up to {max_tokens * args.gradient_accumulation_steps * args.world_size:,} tokens"
     schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
     preset_text = f" (preset `{preset}`)" if preset else ""
     lines = [
         f"Trained by `python examples/{script}`{preset_text} with `Trainer`: {state.global_step:,} steps of {batch} "
-        f"examples ({state.epoch or 0:.1f} epochs) in {minutes:.1f} minutes of training; Adam "
+        f"({state.epoch or 0:.1f} epochs) in {minutes:.1f} minutes of training; Adam "
         f"({args.adam_beta1}, {args.adam_beta2}, {args.adam_epsilon:g}), peak learning rate {args.learning_rate:.3g} "
         f"with the `{schedule}` schedule after {args.warmup_steps} warmup steps, label smoothing "
         f"{args.label_smoothing_factor}."

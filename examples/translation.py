@@ -64,6 +64,7 @@ from vanilla_transformer.examples.common import (
 )
 from vanilla_transformer.examples.data import file_format, load_dataset_splits
 from vanilla_transformer.examples.metrics import load_metric
+from vanilla_transformer.examples.milestones import TokenMilestoneCallback, milestone_dir
 from vanilla_transformer.tokenization import encode_texts
 from vanilla_transformer.training import InOrderSeq2SeqTrainer
 
@@ -132,17 +133,18 @@ PRESETS = {
         dropout=0.3,
         warmup_steps=1000,
         lr_scale=1.0,
-        num_train_epochs=40,
-        max_train_minutes=50,
-        per_device_train_batch_size=128,
+        num_train_epochs=60,
+        max_train_minutes=57,
+        max_tokens_per_batch=2048,
         per_device_eval_batch_size=64,
-        train_sampling_strategy="group_by_length",
         save_strategy="epoch",
         save_total_limit=10,
         average_checkpoints=10,
         logging_steps=50,
         eval_strategy="epoch",
+        bleu_at_tokens=5_000_000,
         generation_num_beams=5,
+        length_penalty=1.0,
         bleu_tokenize="none",
         source_lang="en",
         target_lang="de",
@@ -196,6 +198,14 @@ class TranslationArguments:
         metadata={
             "help": "Also compute BLEU (with beam search) at each evaluation during training, not only the "
             "validation loss. Slower."
+        },
+    )
+    bleu_at_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Also save the model when training has seen this many source tokens, and score it on the "
+            "validation set after training: a figure that does not depend on the machine's speed, unlike that of a "
+            "run limited by --max_train_minutes."
         },
     )
     num_samples: int = field(default=5, metadata={"help": "Sample translations to print at the end."})
@@ -288,6 +298,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     evaluating = training_args.eval_strategy != "no" and validation is not None
     metric = load_metric("sacrebleu")
+    callbacks = run_callbacks(recipe_args)
+    if args.bleu_at_tokens:
+        if training_args.include_num_input_tokens_seen == "no":
+            training_args.include_num_input_tokens_seen = "non_padding"
+        callbacks.append(TokenMilestoneCallback(args.bleu_at_tokens))
     trainer = InOrderSeq2SeqTrainer(
         model=model,
         args=training_args,
@@ -298,7 +313,8 @@ def main(argv: list[str] | None = None) -> dict:
         compute_metrics=bleu_metrics(tokenizer, list(validation[tgt]), metric, args.bleu_tokenize)
         if evaluating and args.bleu_during_training
         else None,
-        callbacks=run_callbacks(recipe_args),
+        callbacks=callbacks,
+        max_tokens_per_batch=recipe_args.max_tokens_per_batch,
     )
     if training_args.eval_strategy != "no" and not evaluating:
         raise ValueError(f"--eval_strategy {training_args.eval_strategy} needs a validation split.")
@@ -333,6 +349,11 @@ def main(argv: list[str] | None = None) -> dict:
         results.update(
             evaluate_model(model_dir, list(validation[src]), list(validation[tgt]), args, training_args, metric)
         )
+        milestone = milestone_dir(training_args.output_dir, args.bleu_at_tokens) if args.bleu_at_tokens else None
+        if milestone is not None and milestone.is_dir():
+            sources, references = list(validation[src]), list(validation[tgt])
+            at_tokens = evaluate_model(milestone, sources, references, args, training_args, metric)
+            results["bleu_at_tokens"] = {"tokens": args.bleu_at_tokens, "bleu": at_tokens["bleu"]}
     write_final_model_card(
         model_dir,
         AutoModelForSeq2SeqLM,
@@ -585,7 +606,10 @@ def evaluate_model(model_dir, sources, references, args, training_args, metric=N
     if references is not None:
         metric = metric or load_metric("sacrebleu")
         score = metric.compute(
-            predictions=hypotheses, references=[[r] for r in references], tokenize=args.bleu_tokenize
+            predictions=hypotheses,
+            references=[[r] for r in references],
+            tokenize=args.bleu_tokenize,
+            force=args.bleu_tokenize == "none",  # tokenised text on purpose: no "forgot to detokenize?" warning
         )
         results.update(bleu=round(score["score"], 2), bleu_details=_bleu_summary(score, args.bleu_tokenize))
     results["samples"] = [

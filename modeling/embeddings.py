@@ -5,6 +5,8 @@ import math
 import torch
 from torch import nn
 
+from .dropout import dropout
+
 
 class SinusoidalPositionalEncoding(nn.Module):
     """PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(pos / 10000^(2i/d)).
@@ -57,7 +59,7 @@ class TransformerEmbeddings(nn.Module):
             position_ids = self.position_ids(attention_mask, past_length, inputs_embeds.shape[1], inputs_embeds.device)
         positions = self.embed_positions(position_ids).to(inputs_embeds.dtype)
         embeddings = inputs_embeds * self.scale + positions
-        return nn.functional.dropout(embeddings, p=self.dropout, training=self.training)
+        return dropout(embeddings, self.dropout, self.training)
 
     @staticmethod
     def position_ids(

@@ -14,6 +14,7 @@ from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 
 from .attention import TransformerAttention
+from .dropout import dropout
 
 
 class TransformerFeedForward(nn.Module):
@@ -28,7 +29,7 @@ class TransformerFeedForward(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         hidden_states = self.activation(self.fc1(hidden_states))
-        hidden_states = nn.functional.dropout(hidden_states, p=self.activation_dropout, training=self.training)
+        hidden_states = dropout(hidden_states, self.activation_dropout, self.training)
         return self.fc2(hidden_states)
 
 
@@ -52,7 +53,7 @@ class TransformerLayer(GradientCheckpointingLayer):
     def add_and_norm(self, norm: nn.LayerNorm, residual: torch.Tensor, sublayer_output: torch.Tensor) -> torch.Tensor:
         """Add & Norm: LayerNorm(x + Dropout(Sublayer(x))) for the paper's post-LN; x + Dropout(Sublayer(...)) for
         pre-LN, whose norm came first."""
-        hidden_states = residual + nn.functional.dropout(sublayer_output, p=self.dropout, training=self.training)
+        hidden_states = residual + dropout(sublayer_output, self.dropout, self.training)
         return hidden_states if self.norm_first else norm(hidden_states)
 
 

@@ -1,6 +1,7 @@
 """`benchmarks/speed.py --quick` runs end to end and prints every ratio it measures, and its summary table. Timings
 of tiny models on a shared machine mean nothing: none is checked."""
 
+import importlib
 import re
 import subprocess
 import sys
@@ -49,3 +50,24 @@ def test_the_quick_speed_benchmark_prints_every_ratio():
         line for line in lines if re.match(r"\s+(seq2seq|decoder|encoder)\s+tiny\s+ours\s+[\d,]+\s", line)
     ]
     assert len(parameter_counts) == 3  # one line per pair
+
+
+def load_benchmark(name: str):
+    """A benchmark script as a module (they import each other by file name, as when run from benchmarks/)."""
+    folder = str(SPEED.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+def test_multi30k_scores_detokenised_translations_against_the_raw_cased_reference(tmp_path):
+    multi30k = load_benchmark("multi30k_bleu")
+    (tmp_path / "val.de").write_text('Ein Mann mit einem "roten" Hut.\nZwei Hunde spielen im Schnee.\n')
+    hypotheses = ["ein mann mit einem &quot; roten &quot; hut .", "zwei hunde spielen im schnee ."]  # as Moses writes
+    assert multi30k.detokenized_bleu(hypotheses, tmp_path) == 100.0
+    assert multi30k.detokenized_bleu(["ein mann .", "zwei hunde ."], tmp_path) < 20
+
+
+def test_the_machines_matmul_rate_is_a_plausible_flop_rate():
+    rate = load_benchmark("speed").machine_matmul_rate(seconds=0.05, n=256)
+    assert 1e8 < rate < 1e14

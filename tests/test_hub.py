@@ -260,6 +260,7 @@ SHARED_MODULES = {
     "embeddings.py",
     "attention.py",
     "layers.py",
+    "dropout.py",
     "pretrained.py",
     "loss.py",
 }

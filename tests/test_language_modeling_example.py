@@ -294,3 +294,8 @@ def test_report_to_tensorboard_logs_the_run(tmp_path):
         ]
     )
     assert list((tmp_path / "runs").glob("*/events.out.tfevents.*"))
+
+
+def test_the_results_count_the_training_tokens(run):
+    """Every block is full, so the tokens trained on are steps x batch x block size (the benchmarks print it)."""
+    assert run.results["train_tokens"] == STEPS * 8 * BLOCK

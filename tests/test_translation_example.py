@@ -29,6 +29,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSe
 
 import vanilla_transformer as vt
 from vanilla_transformer.examples import synthetic_data, translation
+from vanilla_transformer.examples.milestones import milestone_dir
 from vanilla_transformer.training import InOrderSeq2SeqTrainer
 
 
@@ -482,11 +483,27 @@ def test_example_reads_parallel_text_files(demo_run, tmp_path):
 # --- resuming ---------------------------------------------------------------------------------------------------------
 
 
-def test_resuming_from_a_checkpoint_gives_the_same_model(tmp_path):
+def test_bleu_at_tokens_scores_the_snapshot_taken_at_that_many_training_tokens(tmp_path):
+    """`--bleu_at_tokens N` saves the model at the first step past N source tokens (here: step 1 of 3) and scores it
+    on the validation set beside the final model."""
+    results = translation.main(
+        [*TINY, "--max_steps", "3", "--save_steps", "1", "--bleu_at_tokens", "1", "--output_dir", str(tmp_path)]
+    )
+    snapshot = load_file(milestone_dir(tmp_path, 1) / "model.safetensors")
+    step_1 = load_file(tmp_path / "checkpoint-1" / "model.safetensors")
+    assert all(torch.equal(snapshot[name], step_1[name]) for name in step_1)
+    assert results["bleu_at_tokens"]["tokens"] == 1
+    assert isinstance(results["bleu_at_tokens"]["bleu"], float)
+
+
+@pytest.mark.parametrize("batching", [[], ["--max_tokens_per_batch", "1024"]], ids=["examples", "tokens"])
+def test_resuming_from_a_checkpoint_gives_the_same_model(tmp_path, batching):
     """8 steps straight, and 4 steps then resume from checkpoint-4 with `--resume_from_checkpoint latest`, give the
-    same weights bit for bit (with dropout on: the checkpoint carries the random state, the data order is seeded)."""
+    same weights bit for bit (with dropout on: the checkpoint carries the random state, the data order is seeded),
+    with batches of a number of examples or of tokens (whose sampler draws anew each epoch: 8 steps span epochs)."""
     common = [
         *TINY,
+        *batching,
         "--dropout",
         "0.1",
         "--max_steps",

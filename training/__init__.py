@@ -4,6 +4,7 @@
 - `checkpoints`: averaging the last checkpoints of a run into one model folder (`average_checkpoints`).
 - `in_order_trainer`: `Trainer` and `Seq2SeqTrainer` that evaluate and predict in dataset order when training batches
   by length, as the paper does.
+- `token_batches`: training batches of up to a number of tokens (`max_tokens_per_batch`), as the paper's.
 
 The examples' command line, data loading, metrics and run steps are in `vanilla_transformer.examples`.
 """
@@ -25,6 +26,7 @@ from .recipe import (
     paper_optimizer,
     paper_training_arguments,
 )
+from .token_batches import MaxTokensBatchSampler, TokenBatchingMixin
 
 
 __all__ = [
@@ -40,10 +42,12 @@ __all__ = [
     "InOrderEvaluationMixin",
     "InOrderSeq2SeqTrainer",
     "InOrderTrainer",
+    "MaxTokensBatchSampler",
     "average_checkpoints",
     "find_checkpoints",
     "paper_learning_rate",
     "paper_lr_scheduler",
     "paper_optimizer",
     "paper_training_arguments",
+    "TokenBatchingMixin",
 ]

@@ -16,7 +16,8 @@ sampling strategy; training keeps its length-grouped batches.
     trainer = InOrderSeq2SeqTrainer(model=model, args=args, ...)   # a drop-in for Seq2SeqTrainer
 
 Both also carry the corrections of `trainer_fixes` (quiet resumes of models with tied weights; a generation config that
-evaluation leaves as it was), and compute a label-smoothed loss without the logits (`model_label_smoothing`).
+evaluation leaves as it was), compute a label-smoothed loss without the logits (`model_label_smoothing`), and can
+batch by tokens: `max_tokens_per_batch=N` (`token_batches`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from transformers import Seq2SeqTrainer, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .model_label_smoothing import ModelLabelSmoothingMixin
+from .token_batches import TokenBatchingMixin
 from .trainer_fixes import KeepGenerationConfigMixin, TiedWeightsResumeMixin
 
 
@@ -43,12 +45,19 @@ class InOrderEvaluationMixin:
         return sampler
 
 
-class InOrderTrainer(InOrderEvaluationMixin, ModelLabelSmoothingMixin, TiedWeightsResumeMixin, Trainer):
+class InOrderTrainer(
+    InOrderEvaluationMixin, TokenBatchingMixin, ModelLabelSmoothingMixin, TiedWeightsResumeMixin, Trainer
+):
     """`Trainer` whose evaluation and predictions keep the order of the dataset (and which resumes quietly)."""
 
 
 class InOrderSeq2SeqTrainer(
-    InOrderEvaluationMixin, ModelLabelSmoothingMixin, TiedWeightsResumeMixin, KeepGenerationConfigMixin, Seq2SeqTrainer
+    InOrderEvaluationMixin,
+    TokenBatchingMixin,
+    ModelLabelSmoothingMixin,
+    TiedWeightsResumeMixin,
+    KeepGenerationConfigMixin,
+    Seq2SeqTrainer,
 ):
     """`Seq2SeqTrainer` whose evaluation and predictions keep the order of the dataset (and which resumes quietly and
     leaves the model's generation config as it was)."""
