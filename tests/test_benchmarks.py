@@ -71,3 +71,40 @@ def test_multi30k_scores_detokenised_translations_against_the_raw_cased_referenc
 def test_the_machines_matmul_rate_is_a_plausible_flop_rate():
     rate = load_benchmark("speed").machine_matmul_rate(seconds=0.05, n=256)
     assert 1e8 < rate < 1e14
+
+
+SHAKESPEARE = Path(__file__).resolve().parents[1] / "benchmarks" / "shakespeare_char.py"
+
+
+@pytest.mark.slow  # about 30 s: two runs of the example, each a fresh process that imports torch and transformers
+def test_the_shakespeare_benchmark_runs_the_example_each_round_and_compares_the_mean_time(tmp_path):
+    (tmp_path / "input.txt").write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n\n" * 300)
+    example = ["--max_steps", "3", "--eval_steps", "2", "--save_steps", "2", "--logging_steps", "1"]
+    result = subprocess.run(
+        [sys.executable, str(SHAKESPEARE), "--data", str(tmp_path), "--output_dir", str(tmp_path / "runs")]
+        + ["--reference", "none", "--rounds", "2", "--", *example],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "runs" / "example-1" / "model").is_dir() and (
+        tmp_path / "runs" / "example-2" / "model"
+    ).is_dir()
+    times = re.search(
+        r"(\d+\.\d) s from launch to the final validation loss \(mean of (\d+\.\d), (\d+\.\d)\)", result.stdout
+    )
+    assert times, result.stdout[-2000:]
+    mean, first, second = map(float, times.groups())
+    assert mean == pytest.approx((first + second) / 2, abs=0.051)
+    assert "time not compared (--reference none)" in result.stdout
+
+
+def test_the_shakespeare_benchmark_refuses_an_output_dir_for_the_example(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SHAKESPEARE), "--data", str(tmp_path), "--", "--output_dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "give --output_dir before `--`" in result.stderr
