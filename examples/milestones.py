@@ -16,6 +16,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from vanilla_transformer.atomic import atomic_directory
+from vanilla_transformer.training.token_batches import check_token_count
 
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,7 @@ class TokenMilestoneCallback(TrainerCallback):
     tokens seen reach `tokens`. Needs `include_num_input_tokens_seen="non_padding"` (or "all") in the arguments."""
 
     def __init__(self, tokens: int):
-        if not isinstance(tokens, int) or tokens < 1:
-            raise ValueError(f"the token milestone must be a positive number of tokens, got {tokens!r}.")
+        check_token_count("the token milestone", tokens)
         self.tokens = tokens
 
     def on_train_begin(self, args, state, control, **kwargs):

@@ -11,12 +11,12 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from transformers import DataCollatorForSeq2Seq
 
-from vanilla_transformer.training import InOrderSeq2SeqTrainer, MaxTokensBatchSampler, paper_training_arguments
+from vanilla_transformer.training import InOrderSeq2SeqTrainer, MaxTokensBatchSampler
 from vanilla_transformer.training.token_batches import example_lengths
 
-from training_helpers import tiny_model, tiny_translation_data
+from helpers import free_port
+from training_helpers import tiny_trainer, tiny_translation_data
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,32 +107,9 @@ def test_example_lengths_need_a_sequence_column():
 
 def trainer(tmp_path, max_tokens, **overrides):
     tokenizer, features = tiny_translation_data()
-    model = tiny_model(tokenizer)
-    args = paper_training_arguments(
-        str(tmp_path),
-        **{
-            **dict(
-                d_model=16,
-                warmup_steps=4,
-                num_train_epochs=2,
-                per_device_train_batch_size=8,
-                logging_steps=1,
-                save_strategy="no",
-                report_to=[],
-                disable_tqdm=True,
-                use_cpu=True,
-                dataloader_pin_memory=False,
-            ),
-            **overrides,
-        },
-    )
-    return InOrderSeq2SeqTrainer(
-        model=model,
-        args=args,
-        train_dataset=features,
-        processing_class=tokenizer,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
-        max_tokens_per_batch=max_tokens,
+    options = dict(max_tokens_per_batch=max_tokens)
+    return tiny_trainer(
+        tmp_path, tokenizer, features, trainer_class=InOrderSeq2SeqTrainer, trainer_options=options, **overrides
     )
 
 
@@ -167,6 +144,13 @@ def test_each_epoch_of_the_trainer_draws_new_batches(tmp_path):
 def test_without_max_tokens_the_trainer_batches_as_the_library_does(tmp_path):
     loader = trainer(tmp_path, max_tokens=None).get_train_dataloader()
     assert {batch["input_ids"].shape[0] for batch in loader} == {8}
+
+
+def test_the_token_loader_keeps_the_loader_settings_of_the_training_arguments(tmp_path):
+    options = dict(dataloader_num_workers=1, dataloader_multiprocessing_context="spawn", dataloader_in_order=False)
+    loader = trainer(tmp_path, max_tokens=96, **options).get_train_dataloader()
+    assert (loader.num_workers, loader.in_order) == (1, False)
+    assert loader.multiprocessing_context is not None and loader.multiprocessing_context.get_start_method() == "spawn"
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "batch_rebalance"])
@@ -211,6 +195,8 @@ def test_two_processes_share_the_batches_of_an_epoch_between_them(tmp_path):
             "accelerate.commands.launch",
             "--config_file",
             str(REPO / "examples" / "accelerate_configs" / "cpu_2proc.yaml"),
+            "--main_process_port",
+            str(free_port()),  # not the default 29500, which another run on the machine may hold
             str(script),
             str(tmp_path),
             str(Path(__file__).parent),

@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import vanilla_transformer as vt
 from vanilla_transformer.examples import synthetic_data, translation
 from vanilla_transformer.examples.milestones import milestone_dir
 from vanilla_transformer.training import InOrderSeq2SeqTrainer
+
+from helpers import free_port
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -619,12 +620,6 @@ def _losses(run_dir):
 # --- accelerate ----------------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _without_key_biases(state_dict):
     """The weights, with the key part of each attention input bias zeroed. Those biases get no true gradient (they
     shift every attention logit of a query equally, and softmax ignores that), so what they receive is rounding noise,
@@ -673,7 +668,7 @@ def test_two_process_accelerate_launch_agrees_with_one_process(tmp_path):
             "--config_file",
             str(REPO / "examples" / "accelerate_configs" / "cpu_2proc.yaml"),
             "--main_process_port",
-            str(_free_port()),
+            str(free_port()),
             str(REPO / "examples" / "translation.py"),
             *common,
             "--per_device_train_batch_size",

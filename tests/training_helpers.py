@@ -31,7 +31,11 @@ def tiny_model(tokenizer, seed=0, **overrides):
     return vt.TransformerForConditionalGeneration(config)
 
 
-def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, trainer_class=Seq2SeqTrainer, **overrides):
+def tiny_trainer(
+    output_dir, tokenizer, features, callbacks=None, trainer_class=Seq2SeqTrainer, trainer_options=None, **overrides
+):
+    """A `trainer_class` for a tiny model on `features` with the paper's recipe, for 2 epochs unless `overrides` (of the
+    training arguments) say otherwise; `trainer_options` go to the trainer itself (e.g. `max_tokens_per_batch`)."""
     model = tiny_model(tokenizer)
     args = paper_training_arguments(
         str(output_dir),
@@ -39,7 +43,7 @@ def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, trainer_
             **dict(
                 d_model=16,
                 warmup_steps=4,
-                max_steps=steps,
+                num_train_epochs=2,
                 per_device_train_batch_size=8,
                 logging_steps=1,
                 save_strategy="no",
@@ -47,18 +51,24 @@ def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, trainer_
                 disable_tqdm=True,
                 use_cpu=True,
                 dataloader_pin_memory=False,
-                train_sampling_strategy="sequential",
             ),
             **overrides,
         },
     )
-    trainer = trainer_class(
+    return trainer_class(
         model=model,
         args=args,
         train_dataset=features,
         processing_class=tokenizer,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
         callbacks=callbacks,
+        **(trainer_options or {}),
     )
+
+
+def run_trainer(output_dir, tokenizer, features, steps, callbacks=None, trainer_class=Seq2SeqTrainer, **overrides):
+    """`tiny_trainer` trained for `steps` steps over the examples in order."""
+    overrides = {"max_steps": steps, "train_sampling_strategy": "sequential", **overrides}
+    trainer = tiny_trainer(output_dir, tokenizer, features, callbacks, trainer_class, **overrides)
     trainer.train()
     return trainer

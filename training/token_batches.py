@@ -38,8 +38,7 @@ class MaxTokensBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, seed: int = 0, shuffle: bool = True):
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive number of tokens, got {max_tokens!r}.")
+        check_token_count("max_tokens", max_tokens)
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
         if self.lengths.numel() == 0:
             raise ValueError("MaxTokensBatchSampler got no examples.")
@@ -83,6 +82,12 @@ class MaxTokensBatchSampler(Sampler[list[int]]):
             yield batch.tolist()
 
 
+def check_token_count(name: str, value) -> None:
+    """A number of tokens must be a positive `int` (not a `bool`, not a float)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive number of tokens, got {value!r}.")
+
+
 def example_lengths(dataset, columns: Sequence[str] = ("input_ids", "labels")) -> list[int]:
     """The length of each example of a `datasets.Dataset`: its longest sequence among `columns` (those it has as
     sequences: a classifier's `labels` are numbers)."""
@@ -104,12 +109,8 @@ class TokenBatchingMixin:
 
     def __init__(self, *args, max_tokens_per_batch: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        if max_tokens_per_batch is not None and (
-            not isinstance(max_tokens_per_batch, int) or max_tokens_per_batch < 1
-        ):
-            raise ValueError(
-                f"max_tokens_per_batch must be a positive number of tokens, got {max_tokens_per_batch!r}."
-            )
+        if max_tokens_per_batch is not None:
+            check_token_count("max_tokens_per_batch", max_tokens_per_batch)
         self.max_tokens_per_batch = max_tokens_per_batch
 
     def get_train_dataloader(self) -> DataLoader:
@@ -129,6 +130,8 @@ class TokenBatchingMixin:
             )
         dataset = self._remove_unused_columns(self.train_dataset, description="Training")
         sampler = MaxTokensBatchSampler(example_lengths(dataset), self.max_tokens_per_batch, seed=self.args.seed)
+        # The loader `Trainer._get_dataloader` makes, but with our batch sampler: the library passes a batch sampler
+        # only for its own rank-aware `BatchRebalanceSampler`, and takes it out of accelerate's sharding.
         loader = DataLoader(
             dataset,
             batch_sampler=sampler,
@@ -136,7 +139,9 @@ class TokenBatchingMixin:
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
             persistent_workers=self.args.dataloader_persistent_workers,
+            multiprocessing_context=self.args.dataloader_multiprocessing_context,
             prefetch_factor=self.args.dataloader_prefetch_factor,
+            in_order=self.args.dataloader_in_order,
             worker_init_fn=partial(
                 seed_worker, num_workers=self.args.dataloader_num_workers, rank=self.args.process_index
             ),
