@@ -169,6 +169,8 @@ def reference(
             d_ff=4 * n_embd,
             num_layers=n_layer,
             dropout=0.0,
+            activation_function="gelu",
+            bias=False,
         )
         ours = vt.TransformerForCausalLM(config)
 
@@ -334,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "",
         "Tiny Shakespeare, characters:",
-        f"  ours (Trainer, post-LN paper blocks with GELU, preset shakespeare_char): validation loss {loss:.4f} over "
+        f"  ours (Trainer, post-LN paper blocks with GELU and no biases, preset shakespeare_char): validation loss {loss:.4f} over "
         f"the whole validation split (target <= {TARGET_LOSS}) after {results['train_tokens'] / 1e6:.2f}M training "
         f"tokens; {seconds:.1f} s from launch to the final validation loss "
         f"({_rounds(run['seconds_to_final_eval'] for run in ours)}).",

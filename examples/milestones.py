@@ -16,7 +16,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from vanilla_transformer.atomic import atomic_directory
-from vanilla_transformer.training.token_batches import check_token_count
+from vanilla_transformer.modeling.configuration_transformer import check_positive_int
 
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class TokenMilestoneCallback(TrainerCallback):
     tokens seen reach `tokens`. Needs `include_num_input_tokens_seen="non_padding"` (or "all") in the arguments."""
 
     def __init__(self, tokens: int):
-        check_token_count("the token milestone", tokens)
+        check_positive_int("the token milestone", tokens, "number of tokens")
         self.tokens = tokens
 
     def on_train_begin(self, args, state, control, **kwargs):

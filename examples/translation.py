@@ -123,7 +123,9 @@ PRESETS = {
         eval_strategy="steps",
         eval_steps=2000,
     ),
-    # Multi30k En->De on the lowercased Moses-tokenised files, tokenised BLEU: see benchmarks/multi30k_bleu.py.
+    # Multi30k En->De on the lowercased Moses-tokenised files, tokenised BLEU: see benchmarks/multi30k_bleu.py. No
+    # biases in the blocks: the same BLEU per training token (32.91 against 32.70 after 5M), faster steps (8,533 in the
+    # hour on a day of 147 GFLOP/s, against 8,477 with biases at 177 GFLOP/s): 40.34 BLEU against 39.87.
     "multi30k": dict(
         vocab_size=8000,
         d_model=128,
@@ -131,6 +133,7 @@ PRESETS = {
         d_ff=256,
         num_layers=4,
         dropout=0.3,
+        config_overrides="bias=false",
         warmup_steps=1000,
         lr_scale=1.0,
         num_train_epochs=60,

@@ -52,11 +52,11 @@ class TransformerAttention(nn.Module):
 
         d_model = config.d_model
         if is_cross_attention:
-            self.q_proj = nn.Linear(d_model, d_model)
-            self.kv_proj = nn.Linear(d_model, 2 * d_model)
+            self.q_proj = nn.Linear(d_model, d_model, bias=config.bias)
+            self.kv_proj = nn.Linear(d_model, 2 * d_model, bias=config.bias)
         else:
-            self.qkv_proj = nn.Linear(d_model, 3 * d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
+            self.qkv_proj = nn.Linear(d_model, 3 * d_model, bias=config.bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=config.bias)
 
     def forward(
         self,

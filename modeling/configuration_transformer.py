@@ -53,6 +53,10 @@ class TransformerConfigBase(PreTrainedConfig):
         norm_first (`bool`, defaults to `False`): pre-LN (`x + Sublayer(LayerNorm(x))`, with a final LayerNorm)
             instead of the paper's post-LN (`LayerNorm(x + Sublayer(x))`).
         layer_norm_eps (`float`, defaults to 1e-5): epsilon of every LayerNorm.
+        bias (`bool`, defaults to `True`): additive biases in the linear layers and LayerNorms of every block (the
+            paper's). `False` drops them, as nanoGPT and most recent models do: fewer parameters and a faster step.
+            The task heads keep theirs. (Code older than this field loads such a checkpoint with zero biases: the
+            same model, so the checkpoint format did not change.)
         scale_embedding (`bool`, defaults to `True`): multiply token embeddings by sqrt(d_model).
         init_std (`float`, *optional*): `None` (default) initialises linear layers with Xavier-uniform and
             embeddings with N(0, d_model^-0.5), the usual scheme for the paper's model; a float initialises
@@ -83,6 +87,7 @@ class TransformerConfigBase(PreTrainedConfig):
     position_embedding_type: str = "sinusoidal"
     norm_first: bool = False
     layer_norm_eps: float = 1e-5
+    bias: bool = True
     scale_embedding: bool = True
     init_std: float | None = None
     tie_word_embeddings: bool = True
@@ -115,6 +120,8 @@ class TransformerConfigBase(PreTrainedConfig):
                 f"sinusoidal positions pair a sine and a cosine: d_model must be even, got {self.d_model}."
             )
         _check_positive_number("layer_norm_eps", self.layer_norm_eps)
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be True (the paper's biases) or False (none), got {self.bias!r}.")
         if self.init_std is not None:
             _check_positive_number("init_std", self.init_std)
         for name in self._token_id_fields:
@@ -245,10 +252,11 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_positive_int(name: str, value) -> None:
-    """The package's one check of a count (layers, widths, steps): a positive `int`, never a `bool` or a float."""
+def check_positive_int(name: str, value, kind: str = "integer") -> None:
+    """The package's one check of a count (layers, widths, steps, tokens): a positive `int`, never a `bool` or a
+    float. `kind` names what is counted in the message ("number of tokens")."""
     if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        raise ValueError(f"{name} must be a positive {kind}, got {value!r}.")
 
 
 def _check_positive_number(name: str, value) -> None:

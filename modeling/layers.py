@@ -22,8 +22,8 @@ class TransformerFeedForward(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        self.fc1 = nn.Linear(config.d_model, config.d_ff)
-        self.fc2 = nn.Linear(config.d_ff, config.d_model)
+        self.fc1 = nn.Linear(config.d_model, config.d_ff, bias=config.bias)
+        self.fc2 = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
         self.activation = ACT2FN[config.activation_function]
         self.activation_dropout = config.activation_dropout
 
@@ -42,9 +42,9 @@ class TransformerLayer(GradientCheckpointingLayer):
         self.norm_first = config.norm_first
         self.dropout = config.dropout
         self.self_attn = TransformerAttention(config, layer_idx, is_causal=is_causal)
-        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.self_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
         self.feed_forward = TransformerFeedForward(config)
-        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.feed_forward_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
 
     def sublayer_input(self, norm: nn.LayerNorm, hidden_states: torch.Tensor) -> torch.Tensor:
         """x for the paper's post-LN; LayerNorm(x) for pre-LN."""
@@ -90,7 +90,7 @@ class TransformerDecoderLayer(TransformerLayer):
         super().__init__(config, layer_idx, is_causal=True)
         if config.is_encoder_decoder:
             self.cross_attn = TransformerAttention(config, layer_idx, is_cross_attention=True)
-            self.cross_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+            self.cross_attn_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
 
     def forward(
         self,

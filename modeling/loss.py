@@ -82,6 +82,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         )
 
 
+# Runs outside `torch.compile`'s graph: its rows depend on the labels (a data-dependent shape) and its custom autograd
+# function keeps Python state, so with dynamic shapes (the recompile after a second sequence length) dynamo failed
+# inside it with an internal error. Compiled models break the graph here and run this loss as it is.
+@torch.compiler.disable
 def linear_cross_entropy(
     hidden_states: torch.Tensor,
     weight: torch.Tensor,

@@ -63,7 +63,8 @@ class TransformerPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.weight[module.padding_idx])
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
-            init.zeros_(module.bias)
+            if module.bias is not None:
+                init.zeros_(module.bias)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
@@ -143,7 +144,9 @@ class TransformerStack(TransformerPreTrainedModel):
         self.embeddings = TransformerEmbeddings(config)
         self.layers = nn.ModuleList([self.layer_class(config, i) for i in range(num_layers)])
         self.final_norm = (
-            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm_first else nn.Identity()
+            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
+            if config.norm_first
+            else nn.Identity()
         )
         self.post_init()
 

@@ -1,5 +1,6 @@
 """A decoding step with a static cache compiles as one graph (`_can_compile_fullgraph`), and the compiled decoding
-gives the tokens of the plain one."""
+gives the tokens of the plain one; a compiled model trains (as `Trainer(torch_compile=True)` runs it) on batches of
+varying length."""
 
 import pytest
 import torch
@@ -34,3 +35,20 @@ def test_compiled_static_cache_decoding_gives_the_tokens_of_plain_decoding(model
     compiled = model.generate(**inputs, cache_implementation="static", compile_config=compile_config, **options)
     assert hasattr(model, "_compiled_call")  # generate() did compile the forward
     assert torch.equal(compiled, plain)
+
+
+@pytest.mark.slow  # compiling takes seconds
+def test_a_compiled_model_trains_on_batches_of_varying_length():
+    # The second length makes dynamo recompile with dynamic shapes; the chunked loss once failed there.
+    model = tiny_model(vt.TransformerForCausalLM).train()
+    compiled = torch.compile(model)
+    torch._dynamo.reset()
+    for length in (6, 9, 12):
+        ids = random_ids(2, length)
+        torch.manual_seed(0)
+        eager_loss = model(input_ids=ids, labels=ids).loss
+        torch.manual_seed(0)
+        compiled_loss = compiled(input_ids=ids, labels=ids).loss
+        compiled_loss.backward()
+        torch.testing.assert_close(compiled_loss, eager_loss)
+    assert all(p.grad is not None for p in model.parameters())

@@ -17,6 +17,7 @@ PAPER_BASE = dict(
     dropout=0.1,
     activation_function="relu",
     norm_first=False,
+    bias=True,
     position_embedding_type="sinusoidal",
     scale_embedding=True,
     tie_word_embeddings=True,
@@ -152,6 +153,7 @@ def test_config_json_records_the_model_type(config_class, tmp_path):
         (dict(max_position_embeddings=0), "max_position_embeddings"),
         (dict(layer_norm_eps=0), "layer_norm_eps"),
         (dict(init_std=-0.02), "init_std"),
+        (dict(bias="false"), "bias must be True"),
         (dict(d_model=33, num_heads=3), "d_model must be even"),
     ],
 )

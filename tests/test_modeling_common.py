@@ -872,6 +872,7 @@ OPTIONS = {
     "learned_positions": dict(position_embedding_type="learned"),
     "gelu": dict(activation_function="gelu", attention_dropout=0.1, activation_dropout=0.1),
     "unscaled": dict(scale_embedding=False),
+    "no_bias": dict(bias=False, norm_first=True),  # pre-LN too, so that the final LayerNorm goes without one as well
 }
 OPTION = pytest.mark.parametrize("option", list(OPTIONS))
 LM_HEAD = pytest.mark.parametrize("model_class", LM_HEAD_CLASSES)
@@ -913,6 +914,50 @@ def test_options_round_trip_with_the_same_logits(model_class, option, reloaded_w
     model, reloaded = reloaded_with_option
     inputs = model_inputs(model_class, labels=True)
     assert torch.equal(model(**inputs).logits, reloaded(**inputs).logits)
+
+
+def block_biases(model) -> list[str]:
+    """Names of the bias parameters inside the stacks (layers and final norms), not the heads'."""
+    return [
+        name
+        for name, _ in model.named_parameters()
+        if name.endswith(".bias") and (".layers." in name or "final_norm" in name)
+    ]
+
+
+@LM_HEAD
+def test_bias_false_removes_every_bias_of_the_blocks(model_class):
+    assert block_biases(tiny_model(model_class, norm_first=True)) != []
+    assert block_biases(tiny_model(model_class, bias=False, norm_first=True)) == []
+
+
+def test_bias_false_keeps_the_heads_biases():
+    model = tiny_model(vt.TransformerForMaskedLM, bias=False)
+    assert {"lm_head.dense.bias", "lm_head.layer_norm.bias"} <= {name for name, _ in model.named_parameters()}
+
+
+@LM_HEAD
+def test_bias_false_computes_what_the_paper_blocks_compute_with_zero_biases(model_class):
+    without = tiny_model(model_class, bias=False, norm_first=True).eval()
+    with_biases = tiny_model(model_class, norm_first=True).eval()
+    missing = with_biases.load_state_dict(without.state_dict(), strict=False).missing_keys
+    assert missing and all(name.endswith(".bias") for name in missing)
+    for name in missing:
+        with_biases.get_parameter(name).data.zero_()
+    inputs = model_inputs(model_class)
+    torch.testing.assert_close(with_biases(**inputs).logits, without(**inputs).logits)
+
+
+@LM_HEAD
+def test_a_checkpoint_without_biases_loads_as_zero_biases_where_the_code_has_them(model_class, tmp_path):
+    """What code older than the `bias` field does with such a checkpoint: builds the biases, finds none saved, and
+    initialises them to zero, which leaves the model's function unchanged."""
+    without = tiny_model(model_class, bias=False, norm_first=True).eval()
+    without.save_pretrained(tmp_path)
+    with_biases = model_class.from_pretrained(tmp_path, bias=True).eval()
+    assert block_biases(with_biases) and all(not with_biases.get_parameter(n).any() for n in block_biases(with_biases))
+    inputs = model_inputs(model_class)
+    torch.testing.assert_close(with_biases(**inputs).logits, without(**inputs).logits)
 
 
 # --- the paper's embeddings -----------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from transformers.trainer_utils import seed_worker
 
+from ..modeling.configuration_transformer import check_positive_int
+
 
 class MaxTokensBatchSampler(Sampler[list[int]]):
     r"""
@@ -38,7 +40,7 @@ class MaxTokensBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, seed: int = 0, shuffle: bool = True):
-        check_token_count("max_tokens", max_tokens)
+        check_positive_int("max_tokens", max_tokens, "number of tokens")
         self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
         if self.lengths.numel() == 0:
             raise ValueError("MaxTokensBatchSampler got no examples.")
@@ -82,12 +84,6 @@ class MaxTokensBatchSampler(Sampler[list[int]]):
             yield batch.tolist()
 
 
-def check_token_count(name: str, value) -> None:
-    """A number of tokens must be a positive `int` (not a `bool`, not a float)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive number of tokens, got {value!r}.")
-
-
 def example_lengths(dataset, columns: Sequence[str] = ("input_ids", "labels")) -> list[int]:
     """The length of each example of a `datasets.Dataset`: its longest sequence among `columns` (those it has as
     sequences: a classifier's `labels` are numbers)."""
@@ -110,7 +106,7 @@ class TokenBatchingMixin:
     def __init__(self, *args, max_tokens_per_batch: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if max_tokens_per_batch is not None:
-            check_token_count("max_tokens_per_batch", max_tokens_per_batch)
+            check_positive_int("max_tokens_per_batch", max_tokens_per_batch, "number of tokens")
         self.max_tokens_per_batch = max_tokens_per_batch
 
     def get_train_dataloader(self) -> DataLoader:
