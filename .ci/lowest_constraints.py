@@ -1,7 +1,6 @@
 """Print pip constraints that pin every dependency of pyproject.toml (and its `test` extra) to its declared lower
-bound, so that `make test-lowest` proves the oldest releases we claim to support still work.
-
-torch is left out: it is installed first, on its own, as the build for the machine (see the Makefile's TORCH).
+bound, so that `make test-lowest` proves the oldest releases we claim to support still work. torch included: the
+lowest leg installs PyPI's build of its floor (a CUDA build, which runs on a CPU), not the machine's CPU build.
 """
 
 import re
@@ -11,17 +10,12 @@ from pathlib import Path
 import tomllib
 
 
-SKIPPED = {"torch"}
-
-
 def lower_bounds(pyproject: Path) -> dict[str, str]:
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     requirements = project["dependencies"] + project.get("optional-dependencies", {}).get("test", [])
     bounds = {}
     for requirement in requirements:
         name, specifiers = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)", requirement).groups()
-        if name.lower() in SKIPPED:
-            continue
         floor = [spec[2:].strip() for spec in specifiers.split(",") if spec.strip().startswith(">=")]
         if not floor:
             sys.exit(
