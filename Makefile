@@ -35,7 +35,9 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 
 test-lowest: $(LOWEST_INSTALLED)
-	$(LOWEST_VENV)/bin/python -m pip list 2>/dev/null | grep -iE '^(torch|transformers|tokenizers|accelerate|datasets|evaluate|sacrebleu|huggingface.hub) '
+	@echo "Installed at the floors of $(LOWEST_VENV)/constraints.txt:"
+	@$(LOWEST_VENV)/bin/python -m pip list --format=freeze 2>/dev/null \
+		| grep -iE "^($$(cut -d= -f1 $(LOWEST_VENV)/constraints.txt | paste -sd'|' -))=="
 	$(LOWEST_VENV)/bin/python -m pytest tests -q
 
 install: $(INSTALLED)

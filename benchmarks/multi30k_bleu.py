@@ -22,7 +22,8 @@ the last 10 checkpoints averaged): 41.0 BLEU on test2016 (Wu et al., 2021). Test
 the validation set. Target: the anchor's BLEU within 60 minutes on a 2-core CPU.
 
 The preset (see `PRESETS["multi30k"]` in the example): joint BPE of 8000 tokens, d_model 128, 4 + 4 layers, FFN 256,
-4 heads, no biases in the blocks, dropout 0.3, label smoothing 0.1, Adam (0.9, 0.98, 1e-9) with the paper's schedule (warmup 1000 steps,
+4 heads, no biases in the blocks, dropout 0.3, label smoothing 0.1, Adam (0.9, 0.98, 1e-9) with the paper's schedule
+(warmup 1000 steps,
 peak = d_model^-0.5 * 1000^-0.5 * lr_scale), batches of up to 2,048 tokens of sentence pairs of similar length
 (`--max_tokens_per_batch`), training stopped after 57 minutes, one checkpoint per epoch, the last 10 averaged, beam 5
 with length penalty 1.0.
