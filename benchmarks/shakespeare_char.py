@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import print_machine_speed
+
 
 TARGET_LOSS = 1.70
 NANOGPT_LOSS = 1.886  # nanoGPT's own train.py with its CPU settings, on the project's 2-core machine
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         reference(str(input_file), args._reference, out_dir=str(output_dir))
         return 0
 
-    print(f"This machine: {matmul_gflops():.0f} GFLOP/s fp32 matmul (1024^3, fastest of 5 bursts).", flush=True)
+    print_machine_speed()
     kind = {"nanogpt": "gpt", "loop": "ours", "none": None}[args.reference]
     ours, refs = [], []
     for round_ in range(args.rounds):
@@ -370,15 +372,6 @@ def main(argv: list[str] | None = None) -> int:
 def _rounds(seconds) -> str:
     seconds = list(seconds)
     return "one round" if len(seconds) == 1 else "mean of " + ", ".join(f"{s:.1f}" for s in seconds)
-
-
-def matmul_gflops() -> float:
-    """`benchmarks/speed.py`'s `machine_matmul_rate()` in GFLOP/s, measured here before any run starts (imported only
-    here: the runs are processes of their own)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks, as when run from this folder
-    from speed import machine_matmul_rate
-
-    return machine_matmul_rate() / 1e9
 
 
 def keep_freed_memory() -> bool:

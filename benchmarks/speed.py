@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import torch
 import transformers
+from machine import matmul_seconds
 from transformers import (
     BertConfig,
     BertForMaskedLM,
@@ -697,23 +698,6 @@ def matmul_rate(size: Size, rows: int, seconds: float, bursts: int = 5) -> float
         elapsed += min(matmul_seconds(a, b, out, seconds / bursts) for _ in range(bursts))
         flops += 2 * m * k * n
     return flops / elapsed
-
-
-def machine_matmul_rate(seconds: float = 3.0, n: int = 1024) -> float:
-    """FLOP/s of a square fp32 `torch.matmul` (n x n by n x n), the fastest of 5 bursts: this machine's speed. The
-    quality benchmarks print it beside their figures, so that runs on different days or machines compare."""
-    a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
-    torch.matmul(a, b, out=out)  # warm-up
-    return 2 * n**3 / min(matmul_seconds(a, b, out, seconds / 5) for _ in range(5))
-
-
-def matmul_seconds(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, seconds: float) -> float:
-    """Seconds per call of `a @ b`, calling it for about `seconds` (at least 3 times)."""
-    calls, start = 0, time.perf_counter()
-    while calls < 3 or time.perf_counter() - start < seconds:
-        torch.matmul(a, b, out=out)
-        calls += 1
-    return (time.perf_counter() - start) / calls
 
 
 def measure_flops(args, work: Workload, report: Report, size_name: str, times_by_variant: dict) -> None:

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import print_machine_speed
+
 from vanilla_transformer.examples.allocator import keep_freed_memory
 
 
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data:
         parser.error("give --data (or set VANILLA_TRANSFORMER_DATA): the folder holding sst2/{train,validation}.tsv.")
     data = find_data(args.data)
-    print(f"This machine: {matmul_gflops():.0f} GFLOP/s fp32 matmul (1024^3, fastest of 5 bursts).", flush=True)
+    print_machine_speed()
 
     variants = {
         "fine-tuned from scratch": 0,
@@ -109,15 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("\n".join(lines))
     return 0
-
-
-def matmul_gflops() -> float:
-    """`benchmarks/speed.py`'s `machine_matmul_rate()` in GFLOP/s, measured here before any run starts (imported only
-    here: the runs are processes of their own)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks, as when run from this folder
-    from speed import machine_matmul_rate
-
-    return machine_matmul_rate() / 1e9
 
 
 if __name__ == "__main__":

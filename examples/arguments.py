@@ -127,9 +127,23 @@ class RecipeArguments:
         default=None,
         metadata={
             "help": "Stop training after this many minutes (saving a checkpoint there), whatever the epochs or "
-            "steps asked for; the learning-rate schedule does not depend on the planned length."
+            "steps asked for; a resumed run counts the minutes it trained before."
         },
     )
+    cooldown_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "With --max_train_minutes: the learning rate decays linearly to zero over this last fraction of "
+            "the time (0.3: the last 18 of 60 minutes), however many steps the machine makes by then. 0: the "
+            "schedule alone, which does not depend on the planned length."
+        },
+    )
+
+    def __post_init__(self):
+        if not 0.0 <= self.cooldown_fraction <= 1.0:
+            raise ValueError(f"--cooldown_fraction must be between 0 and 1, got {self.cooldown_fraction}.")
+        if self.cooldown_fraction and not self.max_train_minutes:
+            raise ValueError("--cooldown_fraction is a fraction of --max_train_minutes: give both, or neither.")
 
 
 def paper_training_defaults(seq2seq: bool = True) -> dict:

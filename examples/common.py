@@ -228,10 +228,11 @@ def save_final_model(trainer: Trainer, average_last: int) -> tuple[Path, list[Pa
 
 def run_callbacks(recipe_args: RecipeArguments) -> list[TrainerCallback]:
     """The callbacks of every example's Trainer: minutes in the log history (`TrainingClock`, for the learning
-    curves), checkpoints without model code, and the time limit of `--max_train_minutes`, if given."""
+    curves), checkpoints without model code, and the time limit of `--max_train_minutes` (with the learning rate's
+    cooldown of `--cooldown_fraction`), if given."""
     callbacks = [TrainingClock(), CheckpointsWithoutModelCode()]
     if recipe_args.max_train_minutes:
-        callbacks.append(TimeLimitCallback(recipe_args.max_train_minutes))
+        callbacks.append(TimeLimitCallback(recipe_args.max_train_minutes, recipe_args.cooldown_fraction))
     return callbacks
 
 
@@ -303,25 +304,45 @@ def training_summary(script: str, preset: str | None, trainer: Trainer, averaged
 
 
 class TimeLimitCallback(TrainerCallback):
-    """Stop training once `minutes` of training have passed, saving a checkpoint at that step (so the final model
-    and checkpoint averaging see it). All processes stop at the same step: the first process's clock decides."""
+    r"""
+    Stop training once `minutes` of training have passed, saving a checkpoint at that step (so the final model and
+    checkpoint averaging see it). The minutes are summed over the sessions of a resumed run (from the times
+    `TrainingClock` logs). All processes stop at the same step: the first process's clock decides.
 
-    def __init__(self, minutes: float):
+    With `cooldown_fraction`, the learning rate also decays linearly to zero over that last fraction of the time:
+    the schedule's learning rate times min(1, minutes left / cooldown minutes). A run limited by time does not know
+    how many steps it will make (that depends on the machine), so a schedule by steps cannot end at zero where the
+    run ends; this one does, whatever the machine manages. It multiplies the schedule's own factors (a `LambdaLR`, as
+    every `lr_scheduler_type` of the library but "reduce_lr_on_plateau" is), so the logged learning rate is the one
+    applied; the factor is updated after every optimizer step, and applies from the next one.
+    """
+
+    clock = staticmethod(time.monotonic)  # seconds; the tests set a clock of their own
+
+    def __init__(self, minutes: float, cooldown_fraction: float = 0.0):
         if not minutes > 0:
             raise ValueError(f"the time limit must be positive, got {minutes!r} minutes.")
+        if not 0.0 <= cooldown_fraction <= 1.0:
+            raise ValueError(f"the cooldown fraction must be between 0 and 1, got {cooldown_fraction!r}.")
         self.seconds = 60.0 * minutes
+        self.cooldown_seconds = self.seconds * cooldown_fraction
         self.start = None
         self.stopped_at = None
+        self.lr_factor = 1.0
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = time.monotonic()
+    def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        already = 60.0 * max((entry.get(MINUTES, 0.0) for entry in state.log_history), default=0.0)
+        self.start = self.clock() - already
+        if self.cooldown_seconds:
+            self._scale_schedule(lr_scheduler)
+            self._update_lr_factor(args)
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        if self.cooldown_seconds:  # just before the schedule sets the learning rate of the next step
+            self._update_lr_factor(args)
 
     def on_step_end(self, args, state, control, **kwargs):
-        over = time.monotonic() - self.start >= self.seconds
-        if args.world_size > 1:  # agree across processes, or they would stop at different steps and hang
-            flag = torch.tensor([float(over)], device=args.device)
-            torch.distributed.broadcast(flag, src=0)
-            over = bool(flag.item())
+        over = self._agreed(args, self.clock() - self.start >= self.seconds)
         if over and not control.should_training_stop:
             logger.warning(
                 "Time limit of %.1f minutes reached at step %d: stopping.", self.seconds / 60, state.global_step
@@ -331,6 +352,35 @@ class TimeLimitCallback(TrainerCallback):
             if args.save_strategy != "no":
                 control.should_save = True
         return control
+
+    def _scale_schedule(self, lr_scheduler) -> None:
+        """Multiply every factor of the `LambdaLR` schedule by `self.lr_factor`, in place."""
+        schedule = getattr(lr_scheduler, "scheduler", lr_scheduler)  # under accelerate's `AcceleratedScheduler`
+        if not isinstance(schedule, torch.optim.lr_scheduler.LambdaLR):
+            raise ValueError(
+                f"a cooldown by time needs a schedule of the library's kind (a LambdaLR), got {type(schedule).__name__}"
+                "; choose another --lr_scheduler_type or drop the cooldown."
+            )
+
+        def scaled(schedule_factor):
+            # A plain function, not an object: LambdaLR's state_dict leaves functions out of the checkpoint.
+            return lambda step: schedule_factor(step) * self.lr_factor
+
+        schedule.lr_lambdas = [scaled(factor) for factor in schedule.lr_lambdas]
+
+    def _update_lr_factor(self, args) -> None:
+        left = max(self.seconds - (self.clock() - self.start), 0.0)
+        # Every process must apply the same learning rate, or the replicas of the model drift apart.
+        self.lr_factor = self._agreed(args, min(1.0, left / self.cooldown_seconds))
+
+    @staticmethod
+    def _agreed(args, value):
+        """`value` as the first process has it (a bool or a float)."""
+        if args.world_size == 1:
+            return value
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=args.device)  # the factor, exactly
+        torch.distributed.broadcast(tensor, src=0)
+        return type(value)(tensor.item())
 
 
 def _step(checkpoint: Path) -> int:

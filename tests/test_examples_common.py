@@ -10,15 +10,17 @@ import sys
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import evaluate
 import pytest
 import sacrebleu
+import torch
 from huggingface_hub import HfApi
 from huggingface_hub.hf_api import RepoUrl
 from huggingface_hub.utils import filter_repo_objects
-from transformers import TrainerState
+from transformers import TrainerCallback, TrainerControl, TrainerState
 
 import vanilla_transformer as vt
 from vanilla_transformer.examples import metrics
@@ -32,10 +34,11 @@ from vanilla_transformer.examples.arguments import (
 )
 from vanilla_transformer.examples.common import CheckpointsWithoutModelCode, TimeLimitCallback
 from vanilla_transformer.examples.data import load_dataset_splits, load_local_dataset
-from vanilla_transformer.examples.learning_curves import TrainingClock, save_learning_curves
+from vanilla_transformer.examples.learning_curves import MINUTES, TrainingClock, save_learning_curves
 from vanilla_transformer.hub import HubTrainerMixin
 from vanilla_transformer.training import InOrderSeq2SeqTrainer, find_checkpoints
 
+from helpers import free_port
 from training_helpers import run_trainer, tiny_model, tiny_translation_data
 
 
@@ -112,6 +115,125 @@ def test_time_limit_stops_training_with_a_checkpoint(tmp_path):
     assert [p.name for p in find_checkpoints(tmp_path)] == ["checkpoint-1"]
     with pytest.raises(ValueError, match="positive"):
         TimeLimitCallback(0)
+
+
+class SteppedClock(TrainerCallback):
+    """A clock for `TimeLimitCallback` that moves `seconds_per_step` at the start of every training step, and the
+    learning rate each step applied."""
+
+    def __init__(self, seconds_per_step: float):
+        self.seconds_per_step, self.now, self.learning_rates = seconds_per_step, 0.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+        self.now += self.seconds_per_step
+        self.learning_rates.append(optimizer.param_groups[0]["lr"])
+
+
+def test_cooldown_decays_the_learning_rate_to_zero_at_the_time_limit(tmp_path):
+    tokenizer, features = tiny_translation_data()
+    clock = SteppedClock(seconds_per_step=6.0)
+    limit = TimeLimitCallback(minutes=1, cooldown_fraction=0.5)  # 10 steps of 6 s; the last 30 s cool down
+    limit.clock = clock
+    trainer = run_trainer(
+        tmp_path,
+        tokenizer,
+        features,
+        steps=1000,
+        callbacks=[clock, limit],
+        lr_scheduler_type="constant",
+        learning_rate=1e-3,
+    )
+    assert trainer.state.global_step == limit.stopped_at == 10
+    # The factor at the end of a step (time left / 30 s, at most 1) applies from the next step on.
+    expected = [1e-3 * min(1.0, (60 - 6 * step) / 30) for step in range(10)]
+    assert clock.learning_rates == pytest.approx(expected, abs=1e-12)
+    logged = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
+    assert logged == pytest.approx(expected, abs=1e-12)  # the log shows the rate applied, not the schedule's
+    # The schedule's own factors stay out of its saved state, as before (no pickled callback in scheduler.pt).
+    assert set(trainer.lr_scheduler.state_dict()["lr_lambdas"]) == {None}
+
+
+def test_cooldown_of_a_resumed_run_counts_the_minutes_before(tmp_path):
+    limit = TimeLimitCallback(minutes=1, cooldown_fraction=0.5)
+    limit.clock = lambda: 1000.0
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    state = TrainerState(log_history=[{"loss": 1.0, MINUTES: 0.25}, {"loss": 0.9, MINUTES: 0.75}])
+    args = SimpleNamespace(world_size=1)
+    limit.on_train_begin(args, state, TrainerControl(), lr_scheduler=schedule)
+    assert limit.lr_factor == pytest.approx(0.5)  # 45 of 60 s gone: 15 s of the 30 s cooldown left
+    optimizer.step()
+    schedule.step()
+    assert schedule.get_last_lr() == pytest.approx([0.5])
+
+
+COOLDOWN_ON_TWO_PROCESSES = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from test_examples_common import SteppedClock, TimeLimitCallback
+from training_helpers import run_trainer, tiny_translation_data
+
+rank = int(__import__("os").environ["RANK"])
+clock = SteppedClock(seconds_per_step=6.0 if rank == 0 else 9.0)  # the second process's clock runs faster
+limit = TimeLimitCallback(minutes=1, cooldown_fraction=0.5)
+limit.clock = clock
+tokenizer, features = tiny_translation_data()
+trainer = run_trainer(
+    Path(sys.argv[1]), tokenizer, features, steps=1000, callbacks=[clock, limit], lr_scheduler_type="constant",
+    learning_rate=1e-3,
+)
+Path(sys.argv[1], f"rank{rank}.json").write_text(json.dumps([trainer.state.global_step, clock.learning_rates]))
+"""
+
+
+@pytest.mark.slow  # about 30 s: two processes that each import torch and transformers
+def test_two_processes_follow_the_first_ones_clock(tmp_path):
+    script = tmp_path / "cooldown.py"
+    script.write_text(COOLDOWN_ON_TWO_PROCESSES)
+    launch = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(Path(__file__).resolve().parents[1] / "examples" / "accelerate_configs" / "cpu_2proc.yaml"),
+            "--main_process_port",
+            str(free_port()),
+            str(script),
+            str(tmp_path),
+            str(Path(__file__).parent),
+        ],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    # Both stop at the first process's 10th step, with its learning rates: replicas that applied different rates
+    # would drift apart.
+    expected = [1e-3 * min(1.0, (60 - 6 * step) / 30) for step in range(10)]
+    for steps, learning_rates in ranks:
+        assert steps == 10
+        assert learning_rates == pytest.approx(expected, abs=1e-12)
+
+
+def test_cooldown_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        TimeLimitCallback(minutes=1, cooldown_fraction=1.5)
+    with pytest.raises(ValueError, match="--max_train_minutes"):
+        RecipeArguments(cooldown_fraction=0.2)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        RecipeArguments(max_train_minutes=5, cooldown_fraction=-0.1)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    limit = TimeLimitCallback(minutes=1, cooldown_fraction=0.5)
+    with pytest.raises(ValueError, match="LambdaLR"):
+        limit.on_train_begin(SimpleNamespace(world_size=1), TrainerState(), TrainerControl(), lr_scheduler=plateau)
 
 
 # --- data (data.py) ---------------------------------------------------------------------------------------------------
