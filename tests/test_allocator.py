@@ -97,12 +97,13 @@ def test_a_users_own_malloc_setting_wins(environment):
 @on_glibc
 def test_importing_the_package_the_examples_and_the_benchmarks_leaves_the_allocator_alone():
     code = """
-        import importlib, pkgutil, runpy
+        import importlib, pkgutil, runpy, sys
         from pathlib import Path
         import vanilla_transformer
         import vanilla_transformer.examples as examples
         for module in pkgutil.iter_modules(examples.__path__):
             importlib.import_module(f"vanilla_transformer.examples.{module.name}")
+        sys.path.insert(0, "benchmarks")  # the benchmarks import each other by name, as when run from there
         for path in sorted(Path("benchmarks").glob("*.py")):
             runpy.run_path(str(path), run_name="imported")  # as an import would, not as __main__
         print(mapped())
