@@ -21,7 +21,12 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from vanilla_transformer.atomic import atomic_directory
 from vanilla_transformer.auto import CONFIG_CLASSES
 from vanilla_transformer.examples.arguments import ModelArguments, RecipeArguments, parse_config_overrides
-from vanilla_transformer.examples.learning_curves import CURVES_PNG, MINUTES, TrainingClock, save_learning_curves
+from vanilla_transformer.examples.learning_curves import (
+    CURVES_PNG,
+    TrainingClock,
+    minutes_trained,
+    save_learning_curves,
+)
 from vanilla_transformer.hub import write_model_card
 from vanilla_transformer.tokenization import check_tokenizer_matches, config_from_tokenizer, train_tokenizer
 from vanilla_transformer.training import average_checkpoints, find_checkpoints
@@ -281,7 +286,7 @@ def training_summary(script: str, preset: str | None, trainer: Trainer, averaged
     """The "Training" section of a final model's card: the command and its preset, the steps, batch, minutes and
     recipe of `trainer`'s run, the averaged checkpoints and the learning curves (when their PNG was saved)."""
     args, state = trainer.args, trainer.state
-    minutes = max((entry.get(MINUTES) or 0.0 for entry in state.log_history), default=0.0)
+    minutes = minutes_trained(state.log_history)
     batch = f"{args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size} examples"
     max_tokens = getattr(trainer, "max_tokens_per_batch", None)
     if max_tokens:  # token batches (`TokenBatchingMixin`)
@@ -331,8 +336,7 @@ class TimeLimitCallback(TrainerCallback):
         self.lr_factor = 1.0
 
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
-        already = 60.0 * max((entry.get(MINUTES, 0.0) for entry in state.log_history), default=0.0)
-        self.start = self.clock() - already
+        self.start = self.clock() - 60.0 * minutes_trained(state.log_history)
         if self.cooldown_seconds:
             self._scale_schedule(lr_scheduler)
             self._update_lr_factor(args)

@@ -36,13 +36,18 @@ class TrainingClock(TrainerCallback):
         self.start, self.offset = None, 0.0
 
     def on_train_begin(self, args, state, control, **kwargs):
-        # A resumed run's history comes from its checkpoint: continue from its last time.
-        self.offset = max((entry.get(MINUTES, 0.0) for entry in state.log_history), default=0.0)
+        self.offset = minutes_trained(state.log_history)
         self.start = time.monotonic()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.start is not None and state.log_history:  # the Trainer appended this entry just before
             state.log_history[-1][MINUTES] = round(self.offset + (time.monotonic() - self.start) / 60, 4)
+
+
+def minutes_trained(log_history: list[dict]) -> float:
+    """The minutes of training a log history records (0 for a new run): a resumed run's history comes from its
+    checkpoint, so its clock continues from there."""
+    return max((entry.get(MINUTES) or 0.0 for entry in log_history), default=0.0)
 
 
 def learning_curves(log_history: list[dict]) -> dict[str, list[dict]]:
@@ -108,4 +113,12 @@ def _write_atomically(path: Path, data: bytes) -> Path:
     return path
 
 
-__all__ = ["CURVES_JSON", "CURVES_PNG", "MINUTES", "TrainingClock", "learning_curves", "save_learning_curves"]
+__all__ = [
+    "CURVES_JSON",
+    "CURVES_PNG",
+    "MINUTES",
+    "TrainingClock",
+    "learning_curves",
+    "minutes_trained",
+    "save_learning_curves",
+]

@@ -2,7 +2,10 @@
 tiny run of the translation example with what the `accelerate launch` tests need around it."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -157,6 +160,33 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def run_on_two_cpu_processes(script: str, folder: Path) -> list:
+    """Run the Python `script` on two CPU processes (`accelerate launch`, `cpu_2proc.yaml`) with the arguments `folder`
+    and this tests folder (for its imports); return what each process wrote into `folder/rank<N>.json`, by rank."""
+    path = folder / "two_processes.py"
+    path.write_text(script)
+    launch = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--config_file",
+            str(Path(__file__).resolve().parents[1] / "examples" / "accelerate_configs" / "cpu_2proc.yaml"),
+            "--main_process_port",
+            str(free_port()),  # not the default 29500, which another run on the machine may hold
+            str(path),
+            str(folder),
+            str(Path(__file__).parent),
+        ],
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
+    return [json.loads((folder / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
 def trainer_state(run_dir) -> dict:

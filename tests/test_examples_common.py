@@ -38,7 +38,7 @@ from vanilla_transformer.examples.learning_curves import MINUTES, TrainingClock,
 from vanilla_transformer.hub import HubTrainerMixin
 from vanilla_transformer.training import InOrderSeq2SeqTrainer, find_checkpoints
 
-from helpers import free_port
+from helpers import run_on_two_cpu_processes
 from training_helpers import run_trainer, tiny_model, tiny_translation_data
 
 
@@ -192,28 +192,7 @@ Path(sys.argv[1], f"rank{rank}.json").write_text(json.dumps([trainer.state.globa
 
 @pytest.mark.slow  # about 30 s: two processes that each import torch and transformers
 def test_two_processes_follow_the_first_ones_clock(tmp_path):
-    script = tmp_path / "cooldown.py"
-    script.write_text(COOLDOWN_ON_TWO_PROCESSES)
-    launch = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--config_file",
-            str(Path(__file__).resolve().parents[1] / "examples" / "accelerate_configs" / "cpu_2proc.yaml"),
-            "--main_process_port",
-            str(free_port()),
-            str(script),
-            str(tmp_path),
-            str(Path(__file__).parent),
-        ],
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    ranks = run_on_two_cpu_processes(COOLDOWN_ON_TWO_PROCESSES, tmp_path)
     # Both stop at the first process's 10th step, with its learning rates: replicas that applied different rates
     # would drift apart.
     expected = [1e-3 * min(1.0, (60 - 6 * step) / 30) for step in range(10)]

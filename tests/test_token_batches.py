@@ -1,10 +1,6 @@
 """Batches of up to a number of tokens (`training/token_batches.py`): alone, through `Trainer`, and dealt out to two
 processes by `accelerate launch`."""
 
-import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +11,7 @@ import torch
 from vanilla_transformer.training import InOrderSeq2SeqTrainer, MaxTokensBatchSampler
 from vanilla_transformer.training.token_batches import example_lengths
 
-from helpers import free_port
+from helpers import run_on_two_cpu_processes
 from training_helpers import tiny_trainer, tiny_translation_data
 
 
@@ -186,28 +182,7 @@ Path(sys.argv[1], f"rank{run.args.process_index}.json").write_text(json.dumps(ep
 
 @pytest.mark.slow
 def test_two_processes_share_the_batches_of_an_epoch_between_them(tmp_path):
-    script = tmp_path / "deal_out.py"
-    script.write_text(DEAL_OUT)
-    launch = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--config_file",
-            str(REPO / "examples" / "accelerate_configs" / "cpu_2proc.yaml"),
-            "--main_process_port",
-            str(free_port()),  # not the default 29500, which another run on the machine may hold
-            str(script),
-            str(tmp_path),
-            str(Path(__file__).parent),
-        ],
-        env=dict(os.environ, OMP_NUM_THREADS="1"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert launch.returncode == 0, launch.stdout[-3000:] + launch.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    ranks = run_on_two_cpu_processes(DEAL_OUT, tmp_path)
     _, features = tiny_translation_data()
     all_lengths = Counter(len(ids) for ids in features["input_ids"])
     for epoch in range(2):
