@@ -132,6 +132,11 @@ class SteppedClock(TrainerCallback):
         self.learning_rates.append(optimizer.param_groups[0]["lr"])
 
 
+# The learning rates of 10 steps of 6 s at 1e-3 under a 1-minute limit whose last 30 s cool down: the factor at the
+# end of a step (time left / 30 s, at most 1) applies from the next step on.
+COOLED_DOWN_RATES = [1e-3 * min(1.0, (60 - 6 * step) / 30) for step in range(10)]
+
+
 def test_cooldown_decays_the_learning_rate_to_zero_at_the_time_limit(tmp_path):
     tokenizer, features = tiny_translation_data()
     clock = SteppedClock(seconds_per_step=6.0)
@@ -147,11 +152,9 @@ def test_cooldown_decays_the_learning_rate_to_zero_at_the_time_limit(tmp_path):
         learning_rate=1e-3,
     )
     assert trainer.state.global_step == limit.stopped_at == 10
-    # The factor at the end of a step (time left / 30 s, at most 1) applies from the next step on.
-    expected = [1e-3 * min(1.0, (60 - 6 * step) / 30) for step in range(10)]
-    assert clock.learning_rates == pytest.approx(expected, abs=1e-12)
+    assert clock.learning_rates == pytest.approx(COOLED_DOWN_RATES, abs=1e-12)
     logged = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
-    assert logged == pytest.approx(expected, abs=1e-12)  # the log shows the rate applied, not the schedule's
+    assert logged == pytest.approx(COOLED_DOWN_RATES, abs=1e-12)  # the log shows the rate applied, not the schedule's
     # The schedule's own factors stay out of its saved state, as before (no pickled callback in scheduler.pt).
     assert set(trainer.lr_scheduler.state_dict()["lr_lambdas"]) == {None}
 
@@ -195,10 +198,9 @@ def test_two_processes_follow_the_first_ones_clock(tmp_path):
     ranks = run_on_two_cpu_processes(COOLDOWN_ON_TWO_PROCESSES, tmp_path)
     # Both stop at the first process's 10th step, with its learning rates: replicas that applied different rates
     # would drift apart.
-    expected = [1e-3 * min(1.0, (60 - 6 * step) / 30) for step in range(10)]
     for steps, learning_rates in ranks:
         assert steps == 10
-        assert learning_rates == pytest.approx(expected, abs=1e-12)
+        assert learning_rates == pytest.approx(COOLED_DOWN_RATES, abs=1e-12)
 
 
 def test_cooldown_refuses_what_it_cannot_do():

@@ -2,7 +2,6 @@
 processes by `accelerate launch`."""
 
 from collections import Counter
-from pathlib import Path
 
 import datasets
 import pytest
@@ -15,7 +14,6 @@ from helpers import run_on_two_cpu_processes
 from training_helpers import tiny_trainer, tiny_translation_data
 
 
-REPO = Path(__file__).resolve().parents[1]
 LENGTHS = [int(n) for n in torch.randint(1, 40, (500,), generator=torch.Generator().manual_seed(0))]
 
 
